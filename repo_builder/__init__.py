@@ -1,0 +1,33 @@
+"""repo-builder: TensorFlow models described in YAML -> a verified NVIDIA Triton model repository."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "build", "load_spec", "render"]
+
+if TYPE_CHECKING:
+    from repo_builder.spec import Spec
+
+
+def load_spec(path: Any) -> Spec:
+    """Read and validate a spec file; raises SpecError with every problem located."""
+    from repo_builder.spec import load_spec as _load
+
+    return _load(path)
+
+
+def render(spec: Spec, output: Any = None) -> Any:
+    """Write the repository layout and configs of a spec whose tensors are all given."""
+    from repo_builder.repository import render_repository
+
+    return render_repository(spec, output)
+
+
+def build(spec: Spec, output: Any = None, **options: Any) -> Any:
+    """Convert, verify and write the whole repository (needs the `convert` extra)."""
+    from repo_builder.build import build as _build
+
+    return _build(spec, output, **options)

@@ -1,0 +1,270 @@
+"""YAML with positions, and pydantic errors turned into one readable, located SpecError."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from repo_builder.errors import SpecError
+from repo_builder.spec import Issues, Loc, Spec
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+class _Positions:
+    """Line and column of every value (and every mapping key) in a YAML document."""
+
+    def __init__(self) -> None:
+        self.values: dict[Loc, Mark] = {}
+        self.keys: dict[Loc, Mark] = {}
+
+    def walk(self, node: yaml.Node, loc: Loc = ()) -> None:
+        self.values[loc] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = _scalar_key(key_node)
+                self.keys[(*loc, key)] = _mark(key_node)
+                self.walk(value_node, (*loc, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.walk(item, (*loc, i))
+
+    def find(self, loc: Loc, *, key: bool = False) -> Mark | None:
+        if key and loc in self.keys:
+            return self.keys[loc]
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.values:
+                return self.values[loc[:end]]
+        return None
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _scalar_key(node: yaml.Node) -> str | int:
+    value = node.value if isinstance(node, yaml.ScalarNode) else str(node.value)
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
+        try:
+            return int(value)
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                first = seen[key].start_mark
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice in one mapping (first on line {first.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> tuple[Any, _Positions]:
+    shown = str(path)
+    if not path.exists():
+        raise SpecError(f"{shown}: no such file; expected a YAML spec (see `repo-builder schema`)")
+    if path.is_dir():
+        raise SpecError(f"{shown}: is a folder; expected a YAML spec file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{shown}: cannot be read: {e}") from e
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
+        what = e.problem or str(e)
+        if e.context:
+            what = f"{what} ({e.context})"
+        raise SpecError(f"{where}: invalid YAML: {what}") from e
+    except yaml.YAMLError as e:
+        raise SpecError(f"{shown}: invalid YAML: {e}") from e
+    if data is None:
+        raise SpecError(f"{shown}: the file is empty; expected a mapping with at least `models:`")
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{shown}:1:1: the document is a {type(data).__name__}, expected a mapping with "
+            "keys such as repository, triton and models"
+        )
+    positions = _Positions()
+    if node is not None:
+        positions.walk(node)
+    return data, positions
+
+
+def format_path(loc: Loc, data: Any) -> str:
+    """('models', 1, 'dynamic_batching', 'preferred_batch_size', 0) -> models[1] (resnet) -> ... [0]."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and parts and isinstance(node, list):
+            parts[-1] += f"[{item}]"
+            node = node[item] if 0 <= item < len(node) else None
+            if len(parts) == 1 and parts[0].startswith("models[") and isinstance(node, dict) and "name" in node:
+                parts[-1] += f" ({node['name']})"
+            continue
+        parts.append(str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return " -> ".join(parts) if parts else "(top level)"
+
+
+def _fields_of(model: type[BaseModel] | None) -> list[str]:
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that holds the last key of loc (for listing the allowed keys)."""
+    current: Any = Spec
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        field = current.model_fields.get(item) if isinstance(current, type) else None
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    for meta in getattr(annotation, "__metadata__", ()) or ():
+        del meta
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and origin is not annotation:
+        return _inner_model(origin)
+    return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    loc: Loc = tuple(error["loc"])
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _fields_of(_model_at(loc))
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown field {key!r}{hint} Expected one of: {', '.join(allowed)}" if allowed else (
+            f"unknown field {key!r}"
+        )
+    if kind == "missing":
+        return f"required field {loc[-1]!r} is missing"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        choices = expected.replace(" or ", ", ").replace("'", "")
+        return f"got {value!r}; expected one of: {choices}"
+    if kind in ("value_error", "assertion_error"):
+        cause = error.get("ctx", {}).get("error")
+        return str(cause) if cause is not None else error["msg"]
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"got {type(value).__name__} {value!r}; expected a mapping (key: value)"
+    if kind == "list_type":
+        return f"got {type(value).__name__} {value!r}; expected a list"
+    if kind.startswith("int_") or kind.startswith("float_") or kind.startswith("bool_") or kind.startswith("string_"):
+        msg = error["msg"]
+        return f"got {value!r}; {msg[0].lower() + msg[1:]}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long"):
+        msg = error["msg"]
+        return f"got {value!r}; {msg[0].lower() + msg[1:]}"
+    msg = error["msg"]
+    return f"{msg[0].lower() + msg[1:]} (got {value!r})"
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    message: str
+    key: bool = False
+
+
+def _problems(e: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in e.errors(include_url=False):
+        loc: Loc = tuple(error["loc"])
+        cause = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+        if isinstance(cause, Issues):
+            problems.extend(Problem(loc + sub, msg) for sub, msg in cause.issues)
+        else:
+            problems.append(Problem(loc, _describe(error), key=error["type"] == "extra_forbidden"))
+    return problems
+
+
+def _render(path: Path, problems: list[Problem], data: Any, positions: _Positions) -> str:
+    lines = []
+    for p in problems:
+        mark = positions.find(p.loc, key=p.key)
+        where = f"{path}:{mark.line}:{mark.column}" if mark else str(path)
+        lines.append(f"{where}: {format_path(p.loc, data)}\n  {p.message}")
+    head = f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the spec"
+    return head + "\n" + "\n".join(lines)
+
+
+def _file_checks(spec: Spec) -> list[Problem]:
+    """Files the spec names must exist (relative to the spec file)."""
+    problems: list[Problem] = []
+    for i, m in enumerate(spec.models):
+        files: list[tuple[Loc, str, str]] = []
+        if m.source is not None and m.source.kind != "python":
+            files.append((("models", i, "source", m.source.kind), m.source.ref, "a SavedModel folder" if
+                          m.source.kind == "saved_model" else "a Keras file"))
+        if m.source is not None and m.source.kind == "python":
+            module = m.source.ref.rsplit(":", 1)[0]
+            if module.endswith(".py"):
+                files.append((("models", i, "source", "python"), module, "a Python file"))
+        for o, out in enumerate(m.outputs or []):
+            if out.labels:
+                files.append((("models", i, "outputs", o, "labels"), out.labels, "a label file"))
+        if m.calibration is not None:
+            files.append((("models", i, "calibration", "data"), m.calibration.data, "an .npz file"))
+        for w, warm in enumerate(m.warmup):
+            for name, wi in warm.inputs.items():
+                if wi.file:
+                    files.append((("models", i, "warmup", w, "inputs", name, "file"), wi.file, "a data file"))
+        for loc, rel, what in files:
+            target = spec.resolve(rel)
+            if not target.exists():
+                problems.append(Problem(loc, f"{rel} does not exist (looked in {target}); expected {what}"))
+    return problems
+
+
+def load(path: Path) -> Spec:
+    data, positions = _read_yaml(path)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(_render(path, _problems(e), data, positions)) from None
+    spec._path = path.resolve()
+    problems = _file_checks(spec)
+    if problems:
+        raise SpecError(_render(path, problems, data, positions))
+    return spec
