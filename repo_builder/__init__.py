@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "load_spec", "render"]
+__all__ = ["__version__", "build", "load_spec"]
 
 if TYPE_CHECKING:
     from repo_builder.spec import Spec
@@ -17,13 +17,6 @@ def load_spec(path: Any) -> Spec:
     from repo_builder.spec import load_spec as _load
 
     return _load(path)
-
-
-def render(spec: Spec, output: Any = None) -> Any:
-    """Write the repository layout and configs of a spec whose tensors are all given."""
-    from repo_builder.repository import render_repository
-
-    return render_repository(spec, output)
 
 
 def build(spec: Spec, output: Any = None, **options: Any) -> Any:

@@ -34,10 +34,11 @@ class _State:
 state = _State()
 
 
-def _stderr():  # type: ignore[no-untyped-def]
+def _stderr(always: bool = False):  # type: ignore[no-untyped-def]
+    """Progress and logs (silenced by -q); errors pass always=True, -q keeps them."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, quiet=state.quiet)
+    return Console(stderr=True, highlight=False, quiet=state.quiet and not always)
 
 
 def _stdout():  # type: ignore[no-untyped-def]
@@ -126,7 +127,12 @@ def main() -> None:
     try:
         result = app(standalone_mode=False)
     except RepoBuilderError as e:
-        _stderr().print(f"[bold red]error:[/] {e.message}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        # the message quotes the user's spec: escape it, or rich would eat "[red]" and the like
+        _stderr(always=True).print(
+            f"[bold red]error:[/] {escape(e.message)}", markup=True, highlight=False, soft_wrap=True
+        )
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         _stderr().print("interrupted")
@@ -148,9 +154,10 @@ def main() -> None:
 
             traceback.print_exc()
         else:
-            _stderr().print(
+            _stderr(always=True).print(
                 f"internal error: {type(e).__name__}: {e}\n(run with -v for the traceback; please report it)",
                 markup=False,
+                soft_wrap=True,
             )
         sys.exit(3)
     sys.exit(result if isinstance(result, int) else 0)

@@ -30,7 +30,7 @@ def templates_dir() -> Path:
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -38,6 +38,15 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["q"] = quote
+    return env
+
+
+def quote(value: object) -> str:
+    """A protobuf text-format string literal: quotes, backslashes and control characters escaped."""
+    from google.protobuf import text_encoding
+
+    return '"' + text_encoding.CEscape(str(value), as_utf8=True) + '"'
 
 
 def render_template(name: str, **context: Any) -> str:
@@ -51,7 +60,7 @@ def _list(values: list[int] | list[str]) -> str:
     """Triton's text format for a repeated scalar field: [ 1, 2 ] or [ ]."""
     if not values:
         return "[ ]"
-    return "[ " + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in values) + " ]"
+    return "[ " + ", ".join(quote(v) if isinstance(v, str) else str(v) for v in values) + " ]"
 
 
 def _bool(value: bool) -> str:
@@ -263,7 +272,14 @@ def _tidy(text: str) -> str:
 def render_config(model: ModelSpec, tensors: Tensors, extras: RenderExtras | None = None) -> str:
     """Render, parse with Triton's ModelConfig and check Triton's rules. Raises GeneratorBug otherwise."""
     text = _tidy(render_template(PLATFORMS[model.target].template, m=config_context(model, tensors, extras)))
-    problems = _checked(text, model.name)
+    try:
+        problems = _checked(text, model.name)
+    except GeneratorBug:
+        # the memoized check parses the config without its name line: report the real text
+        from repo_builder import triton_rules
+
+        triton_rules.parse(text, origin=f"the config.pbtxt rendered for {model.name}")
+        raise
     if problems:
         raise GeneratorBug(
             f"the config.pbtxt rendered for {model.name} breaks Triton's rules:\n  - "

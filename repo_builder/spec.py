@@ -628,26 +628,41 @@ def _check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: 
         target = by_name.get(step.model)
         if target is None or step.model == m.name:
             known = ", ".join(sorted(n for n in by_name if n != m.name))
-            found.add(loc + ("model",), f"{step.model!r} is not a model in this spec; models: {known}")
+            found.add((*loc, "model"), f"{step.model!r} is not a model in this spec; models: {known}")
             continue
+        if step.version != -1 and step.version not in target.versions:
+            found.add(
+                (*loc, "version"),
+                f"version {step.version} of {step.model} is not built; its versions: "
+                f"{', '.join(map(str, target.versions))} (or -1 for the latest)",
+            )
+        if 0 < target.max_batch_size < m.max_batch_size:
+            # Triton refuses to load such an ensemble (core ensemble_utils.cc); a step model that does not
+            # batch at all (max_batch_size 0) is allowed
+            found.add(
+                (*loc, "model"),
+                f"{step.model} allows batches up to max_batch_size {target.max_batch_size}, less than "
+                f"this ensemble's {m.max_batch_size}; expected the ensemble's max_batch_size <= "
+                f"{target.max_batch_size}",
+            )
         step_inputs = {t.name for t in target.inputs} if target.inputs is not None else None
         step_outputs = {t.name for t in target.outputs} if target.outputs is not None else None
         for model_input, tensor in step.input_map.items():
             if step_inputs is not None and model_input not in step_inputs:
                 found.add(
-                    loc + ("input_map", model_input),
+                    (*loc, "input_map", model_input),
                     f"{model_input!r} is not an input of {step.model}; its inputs: {', '.join(sorted(step_inputs))}",
                 )
             if tensor not in available:
                 found.add(
-                    loc + ("input_map", model_input),
+                    (*loc, "input_map", model_input),
                     f"tensor {tensor!r} is neither an ensemble input nor produced by an earlier step; "
                     f"available: {', '.join(sorted(available))}",
                 )
         for model_output, tensor in step.output_map.items():
             if step_outputs is not None and model_output not in step_outputs:
                 found.add(
-                    loc + ("output_map", model_output),
+                    (*loc, "output_map", model_output),
                     f"{model_output!r} is not an output of {step.model}; "
                     f"its outputs: {', '.join(sorted(step_outputs))}",
                 )

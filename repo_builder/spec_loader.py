@@ -178,12 +178,19 @@ def _describe(error: dict[str, Any]) -> str:
         key = str(loc[-1])
         allowed = _fields_of(_model_at(loc))
         close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown field {key!r}{hint} Expected one of: {', '.join(allowed)}" if allowed else (
-            f"unknown field {key!r}"
-        )
+        if not allowed:
+            return f"unknown field {key!r}"
+        if close:
+            return f"unknown field {key!r}; did you mean {close[0]!r}? Expected one of: {', '.join(allowed)}"
+        return f"unknown field {key!r}; expected one of: {', '.join(allowed)}"
     if kind == "missing":
-        return f"required field {loc[-1]!r} is missing"
+        holder = _model_at(loc)
+        field = holder.model_fields.get(str(loc[-1])) if holder is not None else None
+        what = f" ({field.description.rstrip('.')})" if field is not None and field.description else ""
+        return f"required field {loc[-1]!r} is missing; add it{what}"
+    if kind == "too_short":
+        least = error.get("ctx", {}).get("min_length", 1)
+        return f"got {value!r}; expected at least {least} item{'s' if least != 1 else ''}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         choices = expected.replace(" or ", ", ").replace("'", "")
@@ -227,51 +234,73 @@ def _problems(e: ValidationError) -> list[Problem]:
 def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> str:
     positions = _Positions()  # only on the error path: walking every node costs ~0.3 s per 1,000 models
     positions.walk(node)
+    located = [(positions.find(p.loc, key=p.key), p) for p in problems]
+    # in the order of the file, so that a reader can work through them top to bottom
+    located.sort(key=lambda item: (item[0].line, item[0].column) if item[0] else (0, 0))
     lines = []
-    for p in problems:
-        mark = positions.find(p.loc, key=p.key)
+    for mark, p in located:
         where = f"{path}:{mark.line}:{mark.column}" if mark else str(path)
         lines.append(f"{where}: {format_path(p.loc, data)}\n  {p.message}")
     head = f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the spec"
     return head + "\n" + "\n".join(lines)
 
 
-def _file_checks(spec: Spec) -> list[Problem]:
-    """Files the spec names must exist (relative to the spec file)."""
-    problems: list[Problem] = []
-    for i, m in enumerate(spec.models):
-        files: list[tuple[Loc, str, str]] = []
-        if m.source is not None and m.source.kind != "python":
-            files.append((("models", i, "source", m.source.kind), m.source.ref, "a SavedModel folder" if
-                          m.source.kind == "saved_model" else "a Keras file"))
-        if m.source is not None and m.source.kind == "python":
-            module = m.source.ref.rsplit(":", 1)[0]
+def _file_checks(data: dict[str, Any], base: Path) -> list[Problem]:
+    """Files the spec names must exist (relative to the spec file).
+
+    Works on the raw document, so that a missing file is reported together with the spec's other
+    problems; values of the wrong type are left to the schema's own messages.
+    """
+
+    def mapping(value: Any) -> dict[Any, Any]:
+        return value if isinstance(value, dict) else {}
+
+    def sequence(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else []
+
+    files: list[tuple[Loc, str, str]] = []
+    for i, m in enumerate(sequence(data.get("models"))):
+        m = mapping(m)
+        source = mapping(m.get("source"))
+        for kind, what in (("saved_model", "a SavedModel folder"), ("keras_file", "a Keras file")):
+            if isinstance(source.get(kind), str):
+                files.append((("models", i, "source", kind), source[kind], what))
+        python = source.get("python")
+        if isinstance(python, str) and ":" in python:
+            module = python.rsplit(":", 1)[0]
             if module.endswith(".py"):
                 files.append((("models", i, "source", "python"), module, "a Python file"))
-        for o, out in enumerate(m.outputs or []):
-            if out.labels:
-                files.append((("models", i, "outputs", o, "labels"), out.labels, "a label file"))
-        if m.calibration is not None:
-            files.append((("models", i, "calibration", "data"), m.calibration.data, "an .npz file"))
-        for w, warm in enumerate(m.warmup):
-            for name, wi in warm.inputs.items():
-                if wi.file:
-                    files.append((("models", i, "warmup", w, "inputs", name, "file"), wi.file, "a data file"))
-        for loc, rel, what in files:
-            target = spec.resolve(rel)
-            if not target.exists():
-                problems.append(Problem(loc, f"{rel} does not exist (looked in {target}); expected {what}"))
+        for o, out in enumerate(sequence(m.get("outputs"))):
+            labels = mapping(out).get("labels")
+            if isinstance(labels, str) and labels:
+                files.append((("models", i, "outputs", o, "labels"), labels, "a label file"))
+        calibration = mapping(m.get("calibration")).get("data")
+        if isinstance(calibration, str):
+            files.append((("models", i, "calibration", "data"), calibration, "an .npz file"))
+        for w, warm in enumerate(sequence(m.get("warmup"))):
+            for name, wi in mapping(mapping(warm).get("inputs")).items():
+                file = mapping(wi).get("file")
+                if isinstance(file, str) and file:
+                    files.append((("models", i, "warmup", w, "inputs", name, "file"), file, "a data file"))
+    problems: list[Problem] = []
+    for loc, rel, what in files:
+        target = base / rel
+        if not target.exists():
+            problems.append(Problem(loc, f"{rel} does not exist (looked in {target}); expected {what}"))
     return problems
 
 
 def load(path: Path) -> Spec:
     data, node = _read_yaml(path)
+    problems = _file_checks(data, path.resolve().parent)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(_render(path, _problems(e), data, node)) from None
-    spec._path = path.resolve()
-    problems = _file_checks(spec)
+        found = _problems(e)
+        seen = {p.loc for p in found}
+        found += [p for p in problems if p.loc not in seen]
+        raise SpecError(_render(path, found, data, node)) from None
     if problems:
         raise SpecError(_render(path, problems, data, node))
+    spec._path = path.resolve()
     return spec

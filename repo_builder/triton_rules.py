@@ -92,8 +92,8 @@ def check(config: Any) -> list[str]:
             add("instance_group gpus are only allowed with KIND_GPU")
         if group.profile and config.platform != "tensorrt_plan":
             add("instance_group profile is only for tensorrt_plan")
-        if group.count < 1:
-            add("instance_group count must be >= 1")
+        if group.count < 0:  # 0 (unset) means Triton's default of 1
+            add("instance_group count must be >= 0 (0 or unset means 1)")
 
     opt = config.optimization
     accelerators = list(opt.execution_accelerators.gpu_execution_accelerator)

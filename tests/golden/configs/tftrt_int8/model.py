@@ -1,0 +1,1 @@
+"""Placeholder: `repo-builder render` never imports model sources."""

@@ -1,0 +1,153 @@
+"""The command line: version, usage errors, internal errors, schema, and staying light (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_runner import run_cli
+
+from repo_builder import __version__, cli
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "configs"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--version")
+    assert (result.code, result.stdout, result.stderr) == (0, f"repo-builder {__version__}\n", "")
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--help")
+    assert result.code == 0
+    for command in ("check", "render", "schema"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("render",), id="missing-argument"),
+        pytest.param(("render", "spec.yaml", "--no-such-option"), id="unknown-option"),
+        pytest.param(("frobnicate",), id="unknown-command"),
+        pytest.param(("-v", "check"), id="missing-argument-verbose"),
+    ],
+)
+def test_usage_error_exits_2(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, *args)
+    assert result.code == 2
+    assert result.stdout == ""
+    assert "Usage:" in result.stderr or "error" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def _boom(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("simulated bug")
+
+
+def test_internal_error_exits_3_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("repo_builder.spec.load_spec", _boom)
+    result = run_cli(capsys, "check", GOLDEN / "all_platforms" / "spec.yaml")
+    assert result.code == 3
+    assert result.stdout == ""
+    assert result.stderr == (
+        "internal error: RuntimeError: simulated bug\n(run with -v for the traceback; please report it)\n"
+    )
+
+
+def test_internal_error_shows_traceback_with_verbose(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("repo_builder.spec.load_spec", _boom)
+    result = run_cli(capsys, "-v", "check", GOLDEN / "all_platforms" / "spec.yaml")
+    assert result.code == 3
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr.rstrip().endswith("RuntimeError: simulated bug")
+    assert cli.state.verbose == 0  # the runner resets it; -v does not leak into other tests
+
+
+def test_quiet_keeps_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "-q", "check", tmp_path / "missing.yaml")
+    assert result.code == 1
+    assert result.stderr.startswith("error: ")
+
+
+def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = GOLDEN / "all_platforms" / "spec.yaml"
+    result = run_cli(capsys, "check", spec)
+    assert (result.code, result.stderr) == (0, "")
+    assert result.stdout == f"{spec}: ok, 6 models, 6 configs checked\n"
+
+
+def test_render_prints_the_written_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "render", GOLDEN / "ensemble_pipeline" / "spec.yaml", "-o", tmp_path / "repo")
+    assert (result.code, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        str(tmp_path / "repo" / name / "config.pbtxt") for name in ("preprocess", "classifier", "pipeline")
+    ]
+
+
+def test_render_refuses_a_foreign_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "repo"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = run_cli(capsys, "render", GOLDEN / "savedmodel_basic" / "spec.yaml", "-o", out)
+    assert result.code == 1
+    assert "was not written by repo-builder" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
+
+
+def test_schema_is_json_schema_of_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "schema")
+    assert (result.code, result.stderr) == (0, "")
+    schema = json.loads(result.stdout)
+    assert schema["type"] == "object"
+    assert schema["required"] == ["models"]
+    assert schema["additionalProperties"] is False
+    assert {"repository", "triton", "models"} <= set(schema["properties"])
+    model = schema["$defs"]["ModelSpec"]
+    assert model["additionalProperties"] is False
+    assert set(model["properties"]["target"]["enum"]) == {
+        "savedmodel",
+        "tftrt",
+        "onnx",
+        "tensorrt",
+        "python",
+        "ensemble",
+    }
+
+
+def test_schema_validates_the_golden_specs(capsys: pytest.CaptureFixture[str]) -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed")
+    import yaml
+
+    schema = json.loads(run_cli(capsys, "schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for spec in sorted(GOLDEN.glob("*/spec.yaml")):
+        jsonschema.validate(yaml.safe_load(spec.read_text()), schema)
+
+
+def test_render_and_check_do_not_import_tensorflow(tmp_path: Path) -> None:
+    """`render` and `check` must stay light: TensorFlow (and tf2onnx, onnxruntime) are never imported."""
+    spec = GOLDEN / "all_platforms" / "spec.yaml"
+    code = f"""
+import sys
+from repo_builder import cli
+for argv in (["repo-builder", "check", {str(spec)!r}],
+             ["repo-builder", "render", {str(spec)!r}, "-o", {str(tmp_path / "repo")!r}]):
+    sys.argv = argv
+    try:
+        cli.main()
+    except SystemExit as e:
+        assert e.code in (0, None), e.code
+heavy = sorted(m for m in ("tensorflow", "tf2onnx", "onnxruntime", "onnx", "keras") if m in sys.modules)
+print("heavy:", heavy)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "heavy: []"

@@ -1,0 +1,315 @@
+"""Triton's rules on a parsed ModelConfig: each rule catches a hand-written config that breaks it."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from repo_builder import triton_rules
+from repo_builder.errors import GeneratorBug
+from repo_builder.spec import ModelSpec
+
+# `from repo_builder import render` gives the API function of that name, not the module
+render = importlib.import_module("repo_builder.render")
+
+TENSORS = """\
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 2 ] } ]
+"""
+ONNX = 'name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n' + TENSORS
+PLAN = 'name: "m"\nplatform: "tensorrt_plan"\nmax_batch_size: 8\n' + TENSORS
+TF = 'name: "m"\nplatform: "tensorflow_savedmodel"\nmax_batch_size: 8\n' + TENSORS
+NOBATCH = 'name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 0\n' + TENSORS
+ENSEMBLE_STEPS = """\
+ensemble_scheduling { step [ { model_name: "m" model_version: -1
+  input_map { key: "x" value: "x" } output_map { key: "y" value: "y" } } ] }
+"""
+ENSEMBLE = 'name: "e"\nplatform: "ensemble"\nmax_batch_size: 8\n' + TENSORS
+TRT_ACCEL = (
+    'optimization { execution_accelerators { gpu_execution_accelerator [ { name: "tensorrt" %s } ] } }\n'
+)
+
+BAD = [
+    pytest.param('platform: "onnxruntime_onnx"\n' + TENSORS, "name is empty", id="no-name"),
+    pytest.param(
+        ONNX + 'backend: "onnxruntime"\n', "exactly one of platform and backend must be set", id="both"
+    ),
+    pytest.param('name: "m"\n' + TENSORS, "exactly one of platform and backend must be set", id="neither"),
+    pytest.param(
+        ONNX.replace("onnxruntime_onnx", "onnx_runtime"),
+        "unknown platform 'onnx_runtime'",
+        id="unknown-platform",
+    ),
+    pytest.param(
+        ONNX.replace("max_batch_size: 8", "max_batch_size: -1"), "max_batch_size must be >= 0", id="mbs"
+    ),
+    pytest.param(
+        'name: "m"\nplatform: "onnxruntime_onnx"\n' + TENSORS.split("\n")[1],
+        "no input tensors",
+        id="no-inputs",
+    ),
+    pytest.param(
+        'name: "m"\nplatform: "onnxruntime_onnx"\n' + TENSORS.split("\n")[0],
+        "no output tensors",
+        id="no-outputs",
+    ),
+    pytest.param(
+        ONNX + 'input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]\n',
+        "input 'x' is declared twice",
+        id="twice",
+    ),
+    pytest.param(
+        ONNX.replace("dims: [ 4 ]", "dims: [ ]"),
+        "input 'x': dims must have rank >= 1 (use dims [1] with reshape [] for a scalar)",
+        id="rank-0",
+    ),
+    pytest.param(
+        ONNX.replace("dims: [ 2 ]", "dims: [ 0 ]"), "output 'y': dim 0 must be positive or -1", id="dim-0"
+    ),
+    pytest.param(
+        ONNX.replace("dims: [ 4 ]", "dims: [ -2 ]"),
+        "input 'x': dim -2 must be positive or -1",
+        id="dim-negative",
+    ),
+    pytest.param(
+        ONNX.replace("data_type: TYPE_FP32 dims: [ 4 ]", "dims: [ 4 ]"),
+        "input 'x': data_type is not set",
+        id="no-dtype",
+    ),
+    pytest.param(
+        NOBATCH + "dynamic_batching { }\n", "dynamic_batching needs max_batch_size > 0", id="db-mbs-0"
+    ),
+    pytest.param(
+        ONNX + "dynamic_batching { preferred_batch_size: [ 4, 16 ] }\n",
+        "preferred_batch_size 16 is outside 1..8",
+        id="preferred-too-large",
+    ),
+    pytest.param(
+        ONNX + "dynamic_batching { preferred_batch_size: [ 0 ] }\n",
+        "preferred_batch_size 0 is outside 1..8",
+        id="preferred-zero",
+    ),
+    pytest.param(
+        ONNX + "dynamic_batching { priority_levels: 2 default_priority_level: 3 }\n",
+        "default_priority_level 3 is outside 1..2",
+        id="default-priority",
+    ),
+    pytest.param(
+        ONNX + "dynamic_batching { priority_levels: 2 default_priority_level: 1\n"
+        "  priority_queue_policy { key: 5 value { max_queue_size: 1 } } }\n",
+        "priority_queue_policy level 5 is outside 1..2",
+        id="priority-queue-level",
+    ),
+    pytest.param(
+        ENSEMBLE + ENSEMBLE_STEPS + "instance_group [ { kind: KIND_CPU } ]\n",
+        "an ensemble has no instance_group",
+        id="ensemble-instances",
+    ),
+    pytest.param(ENSEMBLE, "an ensemble needs ensemble_scheduling steps", id="ensemble-no-steps"),
+    pytest.param(
+        ONNX + "instance_group [ { kind: KIND_CPU gpus: [ 0 ] } ]\n",
+        "instance_group gpus are only allowed with KIND_GPU",
+        id="gpus-cpu",
+    ),
+    pytest.param(
+        ONNX + 'instance_group [ { kind: KIND_GPU profile: [ "0" ] } ]\n',
+        "instance_group profile is only for tensorrt_plan",
+        id="profile-not-plan",
+    ),
+    pytest.param(
+        ONNX + "instance_group [ { kind: KIND_CPU count: -1 } ]\n",
+        "instance_group count must be >= 0 (0 or unset means 1)",
+        id="count-negative",
+    ),
+    pytest.param(
+        PLAN + TRT_ACCEL % "",
+        "the tensorrt accelerator is not supported by tensorrt_plan",
+        id="trt-accel-plan",
+    ),
+    pytest.param(
+        ONNX + TRT_ACCEL % 'parameters { key: "max_cached_engines" value: "4" }',
+        "tensorrt accelerator parameter 'max_cached_engines' is not one of ['max_workspace_size_bytes', "
+        "'precision_mode', 'trt_engine_cache_enable', 'trt_engine_cache_path', "
+        "'trt_max_partition_iterations', 'trt_min_subgraph_size']",
+        id="trt-accel-onnx-key",
+    ),
+    pytest.param(
+        TF + TRT_ACCEL % 'parameters { key: "precision_mode" value: "FP8" }',
+        "precision_mode 'FP8' is not FP32, FP16 or INT8",
+        id="precision-mode",
+    ),
+    pytest.param(
+        ONNX + "optimization { execution_accelerators { gpu_execution_accelerator [ "
+        '{ name: "auto_mixed_precision" } ] } }\n',
+        "auto_mixed_precision is for the TensorFlow backend only",
+        id="amp-onnx",
+    ),
+    pytest.param(
+        TF + 'optimization { execution_accelerators { gpu_execution_accelerator [ { name: "tensorrt" }, '
+        '{ name: "auto_mixed_precision" } ] } }\n',
+        "auto_mixed_precision cannot be combined with tensorrt",
+        id="amp-with-trt",
+    ),
+    pytest.param(
+        ONNX + "optimization { cuda { graphs: true } }\n",
+        "CUDA graphs are for tensorrt_plan only",
+        id="cuda-graphs-onnx",
+    ),
+    pytest.param(
+        PLAN.replace("max_batch_size: 8", "max_batch_size: 0")
+        + "optimization { cuda { graphs: true graph_spec { batch_size: 1 } } }\n",
+        "a graph_spec batch_size must be 0 when max_batch_size is 0",
+        id="graph-spec-nobatch",
+    ),
+    pytest.param(
+        PLAN + "optimization { cuda { graphs: true graph_spec { batch_size: 16 } } }\n",
+        "graph_spec batch_size 16 is larger than max_batch_size 8",
+        id="graph-spec-too-large",
+    ),
+    pytest.param(
+        ONNX + 'model_warmup [ { name: "w" batch_size: 0 inputs { key: "x" value { data_type: TYPE_FP32 '
+        "dims: [ 4 ] zero_data: true } } } ]\n",
+        "model_warmup 'w': batch_size must be >= 1",
+        id="warmup-batch-0",
+    ),
+    pytest.param(
+        NOBATCH + 'model_warmup [ { name: "w" batch_size: 2 inputs { key: "x" value { data_type: TYPE_FP32 '
+        "dims: [ 4 ] zero_data: true } } } ]\n",
+        "model_warmup 'w': batch_size must be 1 when max_batch_size is 0",
+        id="warmup-nobatch",
+    ),
+    pytest.param(
+        ONNX + 'model_warmup [ { name: "w" batch_size: 9 inputs { key: "x" value { data_type: TYPE_FP32 '
+        "dims: [ 4 ] zero_data: true } } } ]\n",
+        "model_warmup 'w': batch_size 9 is larger than max_batch_size 8",
+        id="warmup-too-large",
+    ),
+    pytest.param(
+        ONNX + 'model_warmup [ { name: "w" batch_size: 1 } ]\n',
+        "model_warmup 'w': no data for inputs ['x']",
+        id="warmup-missing-input",
+    ),
+    pytest.param(
+        ONNX + 'model_warmup [ { name: "w" batch_size: 1 inputs { key: "x" value { data_type: TYPE_FP32 '
+        'dims: [ 4 ] zero_data: true } } inputs { key: "z" value { data_type: TYPE_FP32 dims: [ 1 ] '
+        "zero_data: true } } } ]\n",
+        "model_warmup 'w': 'z' is not an input",
+        id="warmup-unknown-input",
+    ),
+    pytest.param(
+        ONNX + 'cc_model_filenames { key: "8.6" value: "model.plan" }\n',
+        "cc_model_filenames is for tensorrt_plan only",
+        id="cc-not-plan",
+    ),
+    pytest.param(
+        ONNX + "version_policy { specific { } }\n",
+        "version_policy specific needs at least one version",
+        id="specific-empty",
+    ),
+    pytest.param(
+        ONNX + "version_policy { latest { num_versions: 0 } }\n",
+        "version_policy latest needs num_versions >= 1",
+        id="latest-0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        pytest.param(ONNX, id="onnx"),
+        pytest.param(NOBATCH, id="nobatch"),
+        pytest.param(ENSEMBLE + ENSEMBLE_STEPS, id="ensemble"),
+        pytest.param('name: "p"\nbackend: "python"\nmax_batch_size: 0\n', id="python-without-tensors"),
+        pytest.param(
+            TF + TRT_ACCEL % 'parameters { key: "max_cached_engines" value: "4" }', id="tf-trt-accel"
+        ),
+        pytest.param(
+            PLAN + 'cc_model_filenames { key: "8.6" value: "m86.plan" }\n'
+            'instance_group [ { kind: KIND_GPU count: 1 gpus: [ 0 ] profile: [ "0" ] } ]\n'
+            "optimization { cuda { graphs: true graph_spec { batch_size: 8 } } }\n",
+            id="plan",
+        ),
+    ],
+)
+def test_good_configs_pass(good: str) -> None:
+    assert triton_rules.check(triton_rules.parse(good)) == []
+
+
+@pytest.mark.parametrize(("text", "problem"), BAD)
+def test_rule_catches_bad_config(text: str, problem: str) -> None:
+    problems = triton_rules.check(triton_rules.parse(text))
+    assert problem in problems
+
+
+def test_every_rule_has_a_bad_config() -> None:
+    """A message of triton_rules.check that no case above produces means an untested rule."""
+    import inspect
+    import re
+
+    source = inspect.getsource(triton_rules.check)
+    rules = re.findall(r'add\(f?"([^"{]+)', source)
+    covered = " | ".join(p.values[1] for p in BAD)  # type: ignore[misc]
+    untested = [r for r in rules if r.split("{")[0] not in covered]
+    assert untested == []
+
+
+def test_parse_error_is_a_generator_bug() -> None:
+    with pytest.raises(GeneratorBug) as caught:
+        triton_rules.parse('name: "m"\nmax_batch_sizee: 4\n', origin="config.pbtxt of m")
+    message = caught.value.message
+    assert message.startswith(
+        "config.pbtxt of m does not parse as Triton's ModelConfig: "
+        '2:1 : Message type "inference.ModelConfig" has no field named "max_batch_sizee".'
+    )
+    assert message.endswith("This is a bug in repo-builder: please report it with the spec that caused it.")
+    assert isinstance(caught.value.__cause__, Exception)
+
+
+def test_rendered_config_that_does_not_parse_is_a_generator_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ModelSpec.model_validate(
+        {
+            "name": "broken",
+            "source": {"python": "model.py:build"},
+            "target": "onnx",
+            "inputs": [{"name": "x", "dtype": "FP32", "dims": [4]}],
+            "outputs": [{"name": "y", "dtype": "FP32", "dims": [2]}],
+        }
+    )
+    tensors = render.spec_tensors(model)
+    assert tensors is not None
+    monkeypatch.setattr(
+        render, "render_template", lambda *a, **k: 'name: "broken"\nmax_batch_size: "eight"\n'
+    )
+    with pytest.raises(GeneratorBug) as caught:
+        render.render_config(model, tensors)
+    assert caught.value.message.startswith("the config.pbtxt rendered for broken does not parse as Triton's")
+    assert 'max_batch_size: "eight"' in caught.value.message
+
+
+def test_rendered_config_that_breaks_a_rule_is_a_generator_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ModelSpec.model_validate(
+        {
+            "name": "ruled",
+            "source": {"python": "model.py:build"},
+            "target": "onnx",
+            "inputs": [{"name": "x", "dtype": "FP32", "dims": [4]}],
+            "outputs": [{"name": "y", "dtype": "FP32", "dims": [2]}],
+        }
+    )
+    tensors = render.spec_tensors(model)
+    assert tensors is not None
+    monkeypatch.setattr(
+        render, "render_template", lambda *a, **k: 'name: "ruled"\nplatform: "onnxruntime_onnx"\n'
+    )
+    with pytest.raises(GeneratorBug) as caught:
+        render.render_config(model, tensors)
+    assert caught.value.message == (
+        "the config.pbtxt rendered for ruled breaks Triton's rules:\n"
+        "  - no input tensors\n"
+        "  - no output tensors\n"
+        'name: "ruled"\n'
+        'platform: "onnxruntime_onnx"\n'
+        "\nThis is a bug in repo-builder: please report it with the spec that caused it."
+    )
