@@ -167,7 +167,9 @@ class Source(_Base):
 
 
 class QueuePolicy(_Base):
-    timeout_action: Annotated[Literal["REJECT", "DELAY"], BeforeValidator(_upper)] = "REJECT"
+    timeout_action: Annotated[Literal["REJECT", "DELAY"], BeforeValidator(_upper, json_schema_input_type=str)] = (
+        "REJECT"
+    )
     default_timeout_microseconds: NonNegativeInt = 0
     allow_timeout_override: bool = False
     max_queue_size: NonNegativeInt = 0
@@ -208,7 +210,10 @@ class DynamicBatching(_Base):
 
 
 class InstanceGroup(_Base):
-    kind: Annotated[Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"], BeforeValidator(_kind)] = (
+    kind: Annotated[
+        Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"],
+        BeforeValidator(_kind, json_schema_input_type=str),
+    ] = (
         "KIND_AUTO"
     )
     count: PositiveInt = 1
@@ -269,7 +274,10 @@ class GraphSpec(_Base):
 
 
 class Optimization(_Base):
-    tensorrt: Annotated[TensorRTAccelerator | None, BeforeValidator(_enabled_shorthand)] = None
+    tensorrt: Annotated[
+        TensorRTAccelerator | None,
+        BeforeValidator(_enabled_shorthand, json_schema_input_type=TensorRTAccelerator | bool | None),
+    ] = None
     auto_mixed_precision: bool = Field(default=False, description="TensorFlow backend only; not with tensorrt.")
     cuda_graphs: bool = Field(default=False, description="TensorRT plans only.")
     graph_specs: list[GraphSpec] = Field(default_factory=list, description="TensorRT plans only.")
@@ -345,7 +353,10 @@ class ModelSpec(_Base):
     python_runtime: Literal["onnxruntime", "tensorflow"] | None = Field(
         default=None, description="What the generated model.py runs (target python). Default onnxruntime."
     )
-    dynamic_batching: Annotated[DynamicBatching | None, BeforeValidator(_enabled_shorthand)] = None
+    dynamic_batching: Annotated[
+        DynamicBatching | None,
+        BeforeValidator(_enabled_shorthand, json_schema_input_type=DynamicBatching | bool | None),
+    ] = None
     instance_groups: list[InstanceGroup] | None = None
     version_policy: VersionPolicy | None = None
     warmup: list[Warmup] = Field(default_factory=list)
@@ -359,7 +370,9 @@ class ModelSpec(_Base):
     tensorrt: TensorRTBuild | None = None
     tftrt: TFTRTBuild | None = None
     steps: list[EnsembleStep] | None = Field(default=None, description="Ensemble steps (target ensemble).")
-    verify: Annotated[Verify, BeforeValidator(_enabled_shorthand)] = Field(default_factory=Verify)
+    verify: Annotated[
+        Verify, BeforeValidator(_enabled_shorthand, json_schema_input_type=Verify | bool)
+    ] = Field(default_factory=Verify)
     validation: Thresholds = Field(default_factory=Thresholds)
 
     @field_validator("name")
