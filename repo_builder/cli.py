@@ -111,6 +111,121 @@ def render(
 
 
 @app.command()
+def compose(
+    spec: SpecArg,
+    output: OutputOpt = None,
+    force: Annotated[bool, typer.Option(help="Replace a docker-compose.yml that repo-builder did not write.")] = False,
+) -> None:
+    """Rewrite only docker-compose.yml (and its Dockerfile) next to the repository."""
+    from repo_builder.compose import compose_command
+
+    raise typer.Exit(compose_command(spec, output, force=force))
+
+
+@app.command()
+def up(
+    spec: SpecArg,
+    output: OutputOpt = None,
+    validate: Annotated[bool, typer.Option(help="Validate the deployment once it is ready.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds for each client call.")] = 10.0,
+) -> None:
+    """`docker compose up --wait`, then validate (needs Docker and an NVIDIA GPU)."""
+    from repo_builder.compose import up_command
+
+    raise typer.Exit(up_command(spec, output, validate=validate, timeout=timeout))
+
+
+RepoArg = Annotated[Path, typer.Argument(help="A model repository written by repo-builder.", show_default=False)]
+ProtocolOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--protocol", help="http or grpc (serve --validate: both when not given).", show_default=False),
+]
+ReportOpt = Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report here.")]  # noqa: UP045
+JunitOpt = Annotated[Optional[Path], typer.Option("--junit", help="Write JUnit XML here.")]  # noqa: UP045
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds for each client call.")]
+ConcurrencyOpt = Annotated[
+    str, typer.Option("--concurrency", help="Concurrency levels of the performance probe, comma-separated.")
+]
+DurationOpt = Annotated[float, typer.Option("--perf-duration", help="Seconds of load per concurrency level.")]
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        levels = ()
+    if not levels or any(level < 1 for level in levels):
+        raise typer.BadParameter(f"{text!r}: expected positive integers separated by commas, e.g. 1,4,16")
+    return levels
+
+
+@app.command()
+def serve(
+    repository: RepoArg,
+    http_port: Annotated[Optional[int], typer.Option(help="Default: a free port.")] = None,  # noqa: UP045
+    grpc_port: Annotated[Optional[int], typer.Option(help="Default: a free port.")] = None,  # noqa: UP045
+    metrics_port: Annotated[Optional[int], typer.Option(help="Default: a free port.")] = None,  # noqa: UP045
+    validate: Annotated[bool, typer.Option("--validate", help="Start, validate, stop; exit 1 on failures.")] = False,
+    protocol: ProtocolOpt = None,
+    report: ReportOpt = None,
+    junit: JunitOpt = None,
+    timeout: TimeoutOpt = 10.0,
+    concurrency: ConcurrencyOpt = "1,4,16",
+    perf_duration: DurationOpt = 1.0,
+    log_file: Annotated[Optional[Path], typer.Option(help="Server log (default: a temp file).")] = None,  # noqa: UP045
+) -> None:
+    """Serve a repository with the real tritonserver from the nvidia-pytriton wheel (CPU, no Docker)."""
+    from repo_builder.server.commands import serve_command
+
+    raise typer.Exit(
+        serve_command(
+            repository,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            metrics_port=metrics_port,
+            validate=validate,
+            protocol=protocol,
+            report=report,
+            junit=junit,
+            timeout=timeout,
+            concurrency=_levels(concurrency),
+            perf_duration=perf_duration,
+            log_file=log_file,
+            console=_stderr(),
+        )
+    )
+
+
+@app.command()
+def validate(
+    repository: RepoArg,
+    url: Annotated[str, typer.Option("--url", help="host:port of Triton's HTTP or gRPC endpoint.")],
+    protocol: Annotated[str, typer.Option("--protocol", help="http or grpc.")] = "http",
+    report: ReportOpt = None,
+    junit: JunitOpt = None,
+    timeout: TimeoutOpt = 10.0,
+    concurrency: ConcurrencyOpt = "1,4,16",
+    perf_duration: DurationOpt = 1.0,
+) -> None:
+    """Check a running Triton against the repository: readiness, config, metadata, outputs, batching, speed."""
+    from repo_builder.client.commands import validate_command
+
+    raise typer.Exit(
+        validate_command(
+            repository,
+            url,
+            protocol=protocol,
+            report=report,
+            junit=junit,
+            timeout=timeout,
+            concurrency=_levels(concurrency),
+            perf_duration=perf_duration,
+            console=_stderr(),
+        )
+    )
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec (for editor completion and checking)."""
     import json

@@ -1,0 +1,134 @@
+"""One interface over tritonclient's HTTP and gRPC clients; every call has a timeout."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from repo_builder.deps import require
+
+if TYPE_CHECKING:
+    import numpy as np
+    from tritonclient.grpc.model_config_pb2 import ModelConfig
+
+Protocol = Literal["http", "grpc"]
+PROTOCOLS: tuple[str, ...] = ("http", "grpc")
+
+
+def strip_scheme(url: str) -> str:
+    for scheme in ("http://", "https://", "grpc://"):
+        if url.startswith(scheme):
+            return url[len(scheme) :].rstrip("/")
+    return url.rstrip("/")
+
+
+def triton_datatype(config_type: str) -> str:
+    """TYPE_FP32 -> FP32, TYPE_STRING -> BYTES (the protocol's name)."""
+    short = config_type.removeprefix("TYPE_")
+    return "BYTES" if short == "STRING" else short
+
+
+def _int(value: Any) -> int:
+    return int(value) if value not in (None, "") else 0
+
+
+class Connection:
+    """A tritonclient client for one protocol; results come back as plain dicts and numpy arrays."""
+
+    def __init__(self, url: str, protocol: Protocol = "http", timeout: float = 10.0) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        self.url = strip_scheme(url)
+        self.protocol = protocol
+        self.timeout = timeout
+        if protocol == "http":
+            self._module = require("tritonclient.http")
+            self._client = self._module.InferenceServerClient(
+                self.url, connection_timeout=timeout, network_timeout=timeout
+            )
+        else:
+            self._module = require("tritonclient.grpc")
+            self._client = self._module.InferenceServerClient(self.url)
+
+    def _kw(self, **kwargs: Any) -> dict[str, Any]:
+        if self.protocol == "grpc":
+            kwargs["client_timeout"] = self.timeout
+        return kwargs
+
+    def _json(self, **kwargs: Any) -> dict[str, Any]:
+        return self._kw(as_json=True, **kwargs) if self.protocol == "grpc" else kwargs
+
+    def close(self) -> None:
+        # closing a client that never connected must not hide the real result
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- health and repository ------------------------------------------------------------
+    def live(self) -> bool:
+        return bool(self._client.is_server_live(**self._kw()))
+
+    def ready(self) -> bool:
+        return bool(self._client.is_server_ready(**self._kw()))
+
+    def model_ready(self, name: str, version: int | str = "") -> bool:
+        return bool(self._client.is_model_ready(name, str(version), **self._kw()))
+
+    def index(self) -> list[dict[str, Any]]:
+        result = self._client.get_model_repository_index(**self._json())
+        entries = result if isinstance(result, list) else result.get("models", [])
+        return [dict(e) for e in entries]
+
+    # -- models -------------------------------------------------------------------------
+    def metadata(self, name: str, version: int | str = "") -> dict[str, Any]:
+        meta = dict(self._client.get_model_metadata(name, str(version), **self._json()))
+        for key in ("inputs", "outputs"):
+            meta[key] = [
+                {"name": t["name"], "datatype": t["datatype"], "shape": [int(d) for d in t.get("shape", [])]}
+                for t in meta.get(key, [])
+            ]
+        return meta
+
+    def config(self, name: str, version: int | str = "") -> ModelConfig:
+        from google.protobuf import json_format
+        from tritonclient.grpc.model_config_pb2 import ModelConfig
+
+        if self.protocol == "grpc":
+            response = self._client.get_model_config(name, str(version), **self._kw())
+            config = ModelConfig()
+            config.CopyFrom(response.config)
+            return config
+        served = self._client.get_model_config(name, str(version))
+        return json_format.ParseDict(served, ModelConfig(), ignore_unknown_fields=True)
+
+    def statistics(self, name: str, version: int | str = "") -> dict[str, int]:
+        """inference_count and execution_count summed over the model's versions."""
+        stats = self._client.get_inference_statistics(name, str(version), **self._json())
+        totals = {"inference_count": 0, "execution_count": 0}
+        for entry in stats.get("model_stats", []):
+            for key in totals:
+                totals[key] += _int(entry.get(key))
+        return totals
+
+    def infer(
+        self,
+        name: str,
+        inputs: Mapping[str, np.ndarray],
+        datatypes: Mapping[str, str],
+        outputs: Sequence[str],
+        version: int | str = "",
+    ) -> dict[str, np.ndarray]:
+        infer_inputs = []
+        for tensor, value in inputs.items():
+            item = self._module.InferInput(tensor, list(value.shape), datatypes[tensor])
+            item.set_data_from_numpy(value)
+            infer_inputs.append(item)
+        requested = [self._module.InferRequestedOutput(o) for o in outputs]
+        result = self._client.infer(name, infer_inputs, str(version), outputs=requested, **self._kw())
+        return {o: result.as_numpy(o) for o in outputs}

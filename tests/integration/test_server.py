@@ -1,0 +1,239 @@
+"""The embedded tritonserver: start, preview, stop (real server from the nvidia-pytriton wheel)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from repo_builder.errors import DeploymentError
+from repo_builder.server import EmbeddedServer, free_ports, prepare_repository
+from repo_builder.server.binary import find_distribution, make_backend_dir
+from repo_builder.server.embedded import SHM_DIR
+
+try:
+    from tests.integration.conftest_server import (
+        CONFIGS,
+        PY_ADD_MODEL,
+        embedded_server,
+        model_repository,
+        served_configs,
+    )
+except ImportError:  # run without tests/ being a package
+    from conftest_server import (  # type: ignore[import-not-found,no-redef]  # noqa: F401
+        CONFIGS,
+        PY_ADD_MODEL,
+        embedded_server,
+        model_repository,
+        served_configs,
+    )
+
+pytestmark = pytest.mark.server
+
+
+def py_add_repository(root: Path, model_py: str = PY_ADD_MODEL) -> Path:
+    (root / "py_add" / "1").mkdir(parents=True)
+    (root / "py_add" / "config.pbtxt").write_text(textwrap.dedent(CONFIGS["py_add"]))
+    (root / "py_add" / "1" / "model.py").write_text(model_py)
+    return root
+
+
+def shm_regions(prefix: str) -> list[str]:
+    return sorted(p.name for p in SHM_DIR.glob(f"{prefix}*"))
+
+
+def test_triton_does_not_ignore_hidden_repo_builder_folder(tmp_path: Path) -> None:
+    """Why the embedded server serves a copy: the real server tries to load `.repo_builder` as a model."""
+    repo = py_add_repository(tmp_path / "repo")
+    (repo / ".repo_builder" / "references").mkdir(parents=True)
+    (repo / ".repo_builder" / "manifest.json").write_text("{}")
+    dist = find_distribution()
+    backends = make_backend_dir(dist, tmp_path / "backends")
+    http, grpc, metrics = free_ports(3)
+    env = dict(
+        os.environ, LD_LIBRARY_PATH=str(dist.libs), PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}"
+    )
+    result = subprocess.run(
+        [
+            str(dist.binary),
+            f"--model-repository={repo}",
+            f"--backend-directory={backends}",
+            "--http-address=127.0.0.1",
+            f"--http-port={http}",
+            "--grpc-address=127.0.0.1",
+            f"--grpc-port={grpc}",
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={metrics}",
+            "--allow-gpu-metrics=false",
+            "--disable-auto-complete-config",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Poll failed for model directory '.repo_builder'" in log
+    assert "failed to load all models" in log
+
+
+def test_serves_repository_with_preview(embedded_server: EmbeddedServer, model_repository: Path) -> None:
+    import tritonclient.http as httpclient
+
+    served = embedded_server.served
+    assert served is not None
+    assert served.left_out == [".repo_builder"]
+    assert sorted(served.passed_through) == ["ens", "py_add"]
+    previews = {p.name: p for p in embedded_server.previews}
+    expected = {"onnx_mlp": ("onnxruntime_onnx", "onnxruntime"), "trt_mlp": ("tensorrt_plan", "onnxruntime")}
+    if (model_repository / "tf_scale").exists():
+        expected["tf_scale"] = ("tensorflow_savedmodel", "tensorflow")
+    assert {n: (p.original, p.runtime) for n, p in previews.items()} == expected
+    assert previews["trt_mlp"].artifacts == {
+        1: (model_repository / ".repo_builder" / "tensorrt" / "trt_mlp" / "1" / "model.onnx").resolve()
+    }
+    assert "instance_group[0].kind KIND_GPU -> KIND_CPU (no GPU)" in previews["onnx_mlp"].changes
+    # the user's repository is untouched
+    assert not (model_repository / "onnx_mlp" / "1" / "model.py").exists()
+    assert (
+        (model_repository / "onnx_mlp" / "config.pbtxt").read_text().startswith('name: "onnx_mlp"\nplatform:')
+    )
+
+    client = httpclient.InferenceServerClient(embedded_server.http_url, network_timeout=10)
+    try:
+        config = client.get_model_config("onnx_mlp")
+        assert client.is_server_ready()
+    finally:
+        client.close()
+    assert config["backend"] == "python" and config["platform"] == ""
+    assert config["max_batch_size"] == 16
+    assert "dynamic_batching" in config
+    assert [(g["kind"], g["count"]) for g in config["instance_group"]] == [("KIND_CPU", 2)]
+    assert config["input"][0]["name"] == "features" and config["input"][0]["dims"] == [16]
+
+
+def test_preview_batches_all_requests_of_an_execute_call(embedded_server: EmbeddedServer) -> None:
+    """Concurrent requests of different batch sizes come back each with its own rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    import onnxruntime as ort
+    import tritonclient.grpc as grpcclient
+
+    onnx = embedded_server.repository / "onnx_mlp" / "1" / "model.onnx"
+    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    batches = [rng.normal(size=(n, 16)).astype(np.float32) for n in (1, 3, 2, 5, 1, 4) * 4]
+
+    def infer(x: np.ndarray) -> np.ndarray:
+        client = grpcclient.InferenceServerClient(embedded_server.grpc_url)
+        try:
+            item = grpcclient.InferInput("features", list(x.shape), "FP32")
+            item.set_data_from_numpy(x)
+            return np.asarray(client.infer("onnx_mlp", [item], client_timeout=10).as_numpy("probs"))
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(infer, batches))
+    for x, got in zip(batches, results, strict=True):
+        np.testing.assert_allclose(got, session.run(["probs"], {"features": x})[0], atol=1e-6)
+
+
+def test_stop_leaves_no_process_and_no_shared_memory(tmp_path: Path) -> None:
+    server = EmbeddedServer(py_add_repository(tmp_path / "repo"), http_port=None)
+    with server:
+        assert server.process is not None
+        pid = server.process.pid
+        workdir = server.served.path.parent if server.served else None
+        assert shm_regions(server.shm_prefix), "the python backend should have created its regions"
+    assert server.process is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # no stub left in the server's process group
+    assert shm_regions(server.shm_prefix) == []
+    assert workdir is not None and not workdir.exists()
+
+
+def test_startup_failure_reports_log_tail(tmp_path: Path) -> None:
+    broken = (
+        "class TritonPythonModel:\n"
+        "    def initialize(self, args):\n        raise RuntimeError('boom in init')\n"
+    )
+    server = EmbeddedServer(py_add_repository(tmp_path / "repo", broken), startup_timeout=60)
+    with pytest.raises(DeploymentError) as info:
+        server.start()
+    message = info.value.message
+    assert message.startswith("tritonserver exited with code 1 while starting. Last lines of ")
+    assert "boom in init" in message
+    assert server.process is None and shm_regions(server.shm_prefix) == []
+
+
+def test_preview_of_a_plan_needs_its_onnx(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "trt_mlp" / "1").mkdir(parents=True)
+    (repo / "trt_mlp" / "config.pbtxt").write_text(textwrap.dedent(CONFIGS["trt_mlp"]))
+    with pytest.raises(DeploymentError) as info:
+        prepare_repository(repo, tmp_path / "served")
+    onnx = repo.resolve() / ".repo_builder" / "tensorrt" / "trt_mlp" / "1" / "model.onnx"
+    assert info.value.message == (
+        "cannot preview these models on the embedded server:\n"
+        f"  trt_mlp version 1: the ONNX the plan is built from is missing: {onnx}\n"
+        "Rebuild the repository (repo-builder build) so every artifact exists."
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_command_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    repo = py_add_repository(tmp_path / "repo")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom repo_builder.server.commands import serve_command\n"
+        f"sys.exit(serve_command(Path({str(repo)!r})))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert proc.stderr is not None
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            lines.append(line)
+            if "Press Ctrl-C to stop" in line or not line:
+                break
+        assert any("Press Ctrl-C" in line for line in lines), "".join(lines)
+        children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == proc.pid]
+        assert len(children) == 1  # tritonserver
+        assert shm_regions(f"triton_python_backend_shm_region_rb{proc.pid}_")
+        proc.send_signal(sig)
+        assert proc.wait(60) == 0
+        rest = proc.stderr.read()
+        assert "stopping tritonserver" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(children[0], 0)
+    assert shm_regions(f"triton_python_backend_shm_region_rb{proc.pid}_") == []
+
+
+def _ppid(proc_dir: Path) -> int:
+    try:
+        stat = (proc_dir / "stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[1])

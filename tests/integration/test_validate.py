@@ -1,0 +1,296 @@
+"""The deployment validator against the real embedded server, over HTTP and gRPC, healthy and broken."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from repo_builder.client import Report, validate
+from repo_builder.client.commands import validate_command
+from repo_builder.server import EmbeddedServer, free_ports
+from repo_builder.server.commands import serve_command
+
+try:
+    from tests.integration.conftest_server import (
+        copy_for_validation,
+        embedded_server,
+        model_repository,
+        served_configs,
+    )
+except ImportError:  # run without tests/ being a package
+    from conftest_server import (  # type: ignore[import-not-found,no-redef]  # noqa: F401
+        copy_for_validation,
+        embedded_server,
+        model_repository,
+        served_configs,
+    )
+
+pytestmark = pytest.mark.server
+
+PROTOCOLS = ["http", "grpc"]
+FAST: dict[str, Any] = {"concurrency": (1, 4), "perf_duration": 0.3}
+NO_LOAD: dict[str, Any] = {"skip": {"dynamic_batching", "performance"}}
+
+
+def url(server: EmbeddedServer, protocol: str) -> str:
+    return server.http_url if protocol == "http" else server.grpc_url
+
+
+def statuses(report: Report) -> dict[str, str]:
+    return {c.id: c.status for c in report.checks}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_healthy_deployment_passes(
+    embedded_server: EmbeddedServer, model_repository: Path, served_configs: dict[str, Any], protocol: str
+) -> None:
+    report = validate(
+        model_repository,
+        url(embedded_server, protocol),
+        protocol,  # type: ignore[arg-type]
+        served_configs=served_configs,
+        **FAST,
+    )
+    assert report.ok, report.to_json()
+    got = statuses(report)
+    assert got["server"] == got["models"] == "pass"
+    models = ["ens", "onnx_mlp", "py_add", "trt_mlp"] + (["tf_scale"] if "tf_scale/ready" in got else [])
+    for model in models:
+        for check in ("ready", "config", "metadata", "performance"):
+            assert got[f"{model}/{check}"] == "pass", report.get(check, model).detail
+    for model in ("onnx_mlp", "py_add", "trt_mlp"):
+        assert got[f"{model}/golden"] == got[f"{model}/dynamic_batching"] == "pass"
+        rounds = report.get("dynamic_batching", model).data["rounds"]
+        assert 0 < rounds[-1]["execution_count"] < rounds[-1]["inference_count"]
+    assert report.get("golden", "onnx_mlp").data["batch_sizes"] == [1, 8, 16]
+    assert report.get("golden", "ens").detail == "the manifest has no reference for this model (ensemble)"
+    assert got["ens/dynamic_batching"] == "skip"
+    config = report.get("config", "py_add")
+    assert config.detail.startswith(
+        f"equal to {model_repository / 'py_add' / 'config.pbtxt'}; filled in by the server"
+    )
+    assert "instance_group[0].name" in config.data["server_filled"]
+    assert report.get("config", "onnx_mlp").data["preview"] is True
+    levels = report.get("performance", "py_add").data["levels"]
+    assert [lv["concurrency"] for lv in levels] == [1, 4]
+    assert all(lv["requests"] > 0 and lv["errors"] == 0 and lv["p50_ms"] <= lv["p99_ms"] for lv in levels)
+
+    data = json.loads(report.to_json())
+    assert data["ok"] is True and data["counts"]["fail"] == 0 and data["protocol"] == protocol
+    suite = ET.fromstring(report.to_junit()).find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert int(suite.get("tests", "0")) == len(report.checks)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_wrong_reference_output_fails_golden(
+    embedded_server: EmbeddedServer,
+    model_repository: Path,
+    served_configs: dict[str, Any],
+    tmp_path: Path,
+    protocol: str,
+) -> None:
+    repo = copy_for_validation(model_repository, tmp_path / "repo")
+    npz = repo / ".repo_builder" / "references" / "py_add.npz"
+    ref = dict(np.load(npz))
+    ref["output/y"][0, 2] += 0.5
+    np.savez(npz, **ref)
+    report = validate(
+        repo,
+        url(embedded_server, protocol),
+        protocol,  # type: ignore[arg-type]
+        served_configs=served_configs,
+        **NO_LOAD,
+    )
+    assert not report.ok
+    assert [c.id for c in report.failures] == ["py_add/golden"]
+    served = float(np.float32(2) * ref["input/x"][0, 2] + np.float32(1))  # what the model computes
+    want = float(ref["output/y"][0, 2])
+    detail = report.get("golden", "py_add").detail
+    assert detail.splitlines()[0] == "outputs differ from the reference:"
+    assert detail.splitlines()[1] == (
+        "v1 batch 1, output 'y': 1 of 4 values beyond atol=1e-05 rtol=0.0001; max |diff| 0.5; "
+        f"first at [0, 2]: served {served:.8g}, reference {want:.8g}"
+    )
+    assert len(detail.splitlines()) == 4  # batch sizes 1, 4 and 8 all contain row 0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_altered_config_fails_with_field_diff(
+    embedded_server: EmbeddedServer,
+    model_repository: Path,
+    served_configs: dict[str, Any],
+    tmp_path: Path,
+    protocol: str,
+) -> None:
+    repo = copy_for_validation(model_repository, tmp_path / "repo")
+    config = repo / "py_add" / "config.pbtxt"
+    text = (
+        config.read_text()
+        .replace("count: 2", "count: 3")
+        .replace("max_queue_delay_microseconds: 2000", "max_queue_delay_microseconds: 500")
+    )
+    config.write_text(text + 'parameters { key: "mode" value { string_value: "fast" } }\n')
+    report = validate(
+        repo,
+        url(embedded_server, protocol),
+        protocol,  # type: ignore[arg-type]
+        served_configs=served_configs,
+        **NO_LOAD,
+    )
+    assert [c.id for c in report.failures] == ["py_add/config"]
+    assert report.get("config", "py_add").detail == (
+        f"served config differs from {config} in 3 field(s):\n"
+        "dynamic_batching.max_queue_delay_microseconds: generated 500, served 2000\n"
+        "instance_group[0].count: generated 3, served 2\n"
+        "parameters['mode']: generated { string_value: \"fast\" }, not served"
+    )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_missing_and_unexpected_models_fail(
+    embedded_server: EmbeddedServer,
+    model_repository: Path,
+    served_configs: dict[str, Any],
+    tmp_path: Path,
+    protocol: str,
+) -> None:
+    repo = copy_for_validation(model_repository, tmp_path / "repo")
+    manifest_path = repo / ".repo_builder" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["models"]["ghost"] = dict(manifest["models"]["py_add"], reference=None)
+    del manifest["models"]["ens"]
+    manifest_path.write_text(json.dumps(manifest))
+    (repo / "ens" / "config.pbtxt").unlink()
+    report = validate(
+        repo,
+        url(embedded_server, protocol),
+        protocol,  # type: ignore[arg-type]
+        served_configs=served_configs,
+        **NO_LOAD,
+    )
+    assert [c.id for c in report.failures] == ["models", "ghost/ready"]
+    assert report.get("models").detail == (
+        "missing: ghost (in the repository's manifest.json only; server: not in its index)\n"
+        "unexpected: ens is served but not in the repository"
+    )
+    assert report.get("ready", "ghost").detail == "ghost is not READY:\nversion 1: not in the server index"
+    assert statuses(report)["ghost/golden"] == "skip"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_server_down_fails_fast_with_clear_report(model_repository: Path, protocol: str) -> None:
+    (port,) = free_ports(1)
+    start = time.monotonic()
+    report = validate(model_repository, f"127.0.0.1:{port}", protocol, timeout=5, connect_grace=1)  # type: ignore[arg-type]
+    assert time.monotonic() - start < 5
+    assert not report.ok
+    assert [c.id for c in report.checks] == ["server", "models"]
+    assert report.get("server").status == "fail"
+    assert report.get("server").detail.startswith(
+        f"cannot reach Triton at 127.0.0.1:{port} over {protocol} ("
+    )
+    assert report.get("models").detail == "not checked: the server is not reachable or not ready"
+    suite = ET.fromstring(report.to_junit()).find("testsuite")
+    assert suite is not None and suite.get("failures") == "1" and suite.get("skipped") == "1"
+
+
+def test_manifest_thresholds_fail_performance(
+    embedded_server: EmbeddedServer, model_repository: Path, served_configs: dict[str, Any], tmp_path: Path
+) -> None:
+    repo = copy_for_validation(model_repository, tmp_path / "repo")
+    manifest_path = repo / ".repo_builder" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["models"]["py_add"]["validation"] = {"p99_latency_ms": 1e-6, "min_throughput": 1e12}
+    manifest_path.write_text(json.dumps(manifest))
+    report = validate(
+        repo,
+        embedded_server.grpc_url,
+        "grpc",
+        served_configs=served_configs,
+        concurrency=(1, 2),
+        perf_duration=0.2,
+        skip={"dynamic_batching"},
+    )
+    assert [c.id for c in report.failures] == ["py_add/performance"]
+    lines = report.get("performance", "py_add").detail.splitlines()
+    assert lines[0].startswith("concurrency 1: p99 ") and lines[0].endswith(" ms > p99_latency_ms 1e-06")
+    assert lines[1].startswith("concurrency 2: p99 ")
+    assert lines[2].startswith("best throughput ") and lines[2].endswith(" infer/s < min_throughput 1e+12")
+
+
+def test_validate_command_exit_codes_and_files(
+    embedded_server: EmbeddedServer, model_repository: Path, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    code = validate_command(
+        model_repository,
+        f"http://{embedded_server.http_url}",
+        "http",
+        report=tmp_path / "r.json",
+        junit=tmp_path / "r.xml",
+        timeout=10,
+        concurrency=(1,),
+        perf_duration=0.2,
+        console=Console(file=out, width=200),
+    )
+    # without the preview configs, the previewed models' served configs differ from the repository's
+    assert code == 1
+    data = json.loads((tmp_path / "r.json").read_text())
+    failed = sorted(c["id"] for c in data["checks"] if c["status"] == "fail")
+    assert failed == sorted(f"{p.name}/config" for p in embedded_server.previews)
+    assert "platform: generated 'onnxruntime_onnx', served ''" in next(
+        c["detail"] for c in data["checks"] if c["id"] == "onnx_mlp/config"
+    )
+    junit = ET.parse(tmp_path / "r.xml").getroot()
+    assert junit.tag == "testsuites" and junit[0].get("failures") == str(len(failed))
+    assert "validation failed" in out.getvalue()
+
+    code = validate_command(
+        model_repository,
+        f"127.0.0.1:{free_ports(1)[0]}",
+        "grpc",
+        timeout=2,
+        console=Console(file=io.StringIO()),
+    )
+    assert code == 1
+
+
+def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("py_add", "ens", "trt_mlp", ".repo_builder"):
+        (repo / name).symlink_to(model_repository / name)
+    manifest = json.loads((model_repository / ".repo_builder" / "manifest.json").read_text())
+    out = io.StringIO()
+    code = serve_command(
+        repo,
+        validate=True,
+        report=tmp_path / "r.json",
+        junit=tmp_path / "r.xml",
+        concurrency=(1, 2),
+        perf_duration=0.2,
+        console=Console(file=out, width=200),
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    # the manifest still names onnx_mlp (and tf_scale), which this repository does not hold
+    missing = sorted(n for n in manifest["models"] if n not in ("py_add", "ens", "trt_mlp"))
+    assert code == 1
+    assert [r["protocol"] for r in data["reports"]] == ["http", "grpc"]
+    for r in data["reports"]:
+        failed = [c["id"] for c in r["checks"] if c["status"] == "fail"]
+        assert failed == ["models"] + [f"{m}/ready" for m in missing]
+        assert all(c["status"] == "pass" for c in r["checks"] if c["id"].startswith(("py_add/", "trt_mlp/")))
+    assert (
+        "CPU preview" in out.getvalue()
+        and "trt_mlp: tensorrt_plan served as a python-backend preview" in out.getvalue()
+    )
+    assert len(ET.parse(tmp_path / "r.xml").getroot()) == 2

@@ -1,0 +1,571 @@
+"""docker-compose deployment: golden files, a real compose parser, the release guard and the details.
+
+Golden cases live in tests/golden/compose/<case>/: spec.yaml and the expected docker-compose.yml (plus
+triton-image/Dockerfile and prometheus/prometheus.yml where the case has them). Rewrite them with
+`pytest --update-golden` (or REPO_BUILDER_UPDATE_GOLDEN=1) and read the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from repo_builder import compose
+from repo_builder.errors import DeploymentError, RepoBuilderError, SpecError
+from repo_builder.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden" / "compose"
+CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "spec.yaml").is_file())
+GENERATED = (compose.COMPOSE_FILE, compose.DOCKERFILE, compose.PROMETHEUS_CONFIG)
+KEY_ENV = {"TRITON_ADMIN_KEY": "test-key", "MY_TRITON_KEY": "test-key"}
+
+
+def _update_golden(request: pytest.FixtureRequest) -> bool:
+    try:
+        option = bool(request.config.getoption("update_golden", default=False))
+    except ValueError:
+        option = False
+    return option or os.environ.get("REPO_BUILDER_UPDATE_GOLDEN") == "1"
+
+
+def _render_case(case: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(GOLDEN / case)
+    spec = load_spec("spec.yaml")
+    return compose.render_compose(spec, spec.repository_path())
+
+
+def _services(text: str) -> dict[str, Any]:
+    return yaml.safe_load(text)["services"]
+
+
+def _write_spec(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+MLP = '{python: "models:build_mlp"}'
+
+
+def _spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, triton: str, models: str) -> Any:
+    monkeypatch.chdir(tmp_path)
+    body = "repository: model_repository\n"
+    if triton:
+        body += "triton:\n" + "".join(f"  {line}\n" for line in triton.strip().splitlines())
+    body += "models:\n" + models
+    return load_spec(_write_spec(tmp_path, body))
+
+
+def _model(name: str, target: str, extra: str = "") -> str:
+    text = f"  - name: {name}\n    source: {MLP}\n    target: {target}\n"
+    return text + "".join(f"    {line}\n" for line in extra.strip().splitlines()) if extra else text
+
+
+# --------------------------------------------------------------------------------------------- golden
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden(case: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _render_case(case, monkeypatch)
+    folder = GOLDEN / case
+    if _update_golden(request):
+        for name in GENERATED:
+            target = folder / name
+            if name in files:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(files[name])
+            elif target.exists():
+                target.unlink()
+    expected = {name: (folder / name).read_text() for name in GENERATED if (folder / name).is_file()}
+    assert sorted(files) == sorted(expected), f"generated files differ from the golden ones in {folder}"
+    for name, text in files.items():
+        assert text == expected[name], f"{case}/{name} differs; rerun with --update-golden and read the diff"
+
+
+def _compose_parsers() -> list[list[str]]:
+    found = []
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        found.append([docker, "compose"])
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        found.append([legacy])
+    return found
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("case", CASES)
+def test_golden_passes_the_compose_parser(case: str) -> None:
+    parsers = _compose_parsers()
+    if not parsers:
+        reason = (
+            "no compose parser: install Debian's docker-compose "
+            "(apt-get install -y --no-install-recommends docker-compose) or Docker Compose v2"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; .ci/run must install it")
+        pytest.skip(reason)
+    env = {**os.environ, **KEY_ENV}
+    for parser in parsers:
+        result = subprocess.run(
+            [*parser, "-f", str(GOLDEN / case / "docker-compose.yml"), "config", "-q"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=GOLDEN / case,
+        )
+        assert result.returncode == 0, f"{' '.join(parser)} rejects {case}:\n{result.stdout}{result.stderr}"
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_passes_the_compose_parser(example: Path, tmp_path: Path) -> None:
+    """The deployment of each example, written as `build` would (into a copy), parses."""
+    parsers = _compose_parsers()
+    if not parsers:
+        if os.environ.get("CI"):
+            pytest.fail("no compose parser; .ci/run must install docker-compose")
+        pytest.skip("no compose parser (see test_golden_passes_the_compose_parser)")
+    spec = load_spec(example)
+    repo = spec.repository_path()
+    files = compose.render_compose(spec, repo)
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    env = {**os.environ, **KEY_ENV, spec.triton.restricted_api_key_env: "test-key"}
+    for parser in parsers:
+        result = subprocess.run(
+            [*parser, "-f", str(tmp_path / compose.COMPOSE_FILE), "config", "-q"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, f"{' '.join(parser)} rejects {example.name}:\n{result.stderr}"
+
+
+@pytest.mark.compose
+def test_the_parser_refuses_a_missing_admin_key() -> None:
+    """Compose itself refuses to start triton without the key (`${VAR:?...}`): no unrestricted server."""
+    parsers = _compose_parsers()
+    if not parsers:
+        pytest.skip("no compose parser (see test_golden_passes_the_compose_parser)")
+    env = {k: v for k, v in os.environ.items() if k not in KEY_ENV}
+    result = subprocess.run(
+        [*parsers[-1], "-f", str(GOLDEN / "default_onnx" / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert "set TRITON_ADMIN_KEY to the key of the admin APIs" in result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------------------------- the guard
+
+
+def test_tf_backend_model_with_a_release_after_2502_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = _spec(
+        tmp_path,
+        monkeypatch,
+        'image_tag: "25.03"',
+        _model("resnet", "savedmodel") + _model("bert", "tftrt") + _model("mlp", "onnx"),
+    )
+    with pytest.raises(SpecError) as e:
+        compose.render_compose(spec, tmp_path / "model_repository")
+    assert e.value.message == (
+        "spec.yaml:3:14: triton -> image_tag\n"
+        "  release 25.03 cannot serve 2 models of this spec: Triton's TensorFlow backend "
+        "(targets savedmodel, tftrt) ends with release 25.02.\n"
+        "  - resnet (target savedmodel)\n"
+        "  - bert (target tftrt)\n"
+        "  Either change their target to onnx, tensorrt or python (python runs the SavedModel with "
+        "TensorFlow in Triton's python backend),\n"
+        "  or set triton.image_tag to 25.02 or earlier "
+        "(without image_tag the default is 25.02 for this spec)."
+    )
+
+
+def test_write_compose_writes_nothing_when_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, 'image_tag: "25.10"', _model("resnet", "savedmodel"))
+    with pytest.raises(SpecError):
+        compose.write_compose(spec)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+
+
+def test_compose_command_exits_1_with_the_message(tmp_path: Path) -> None:
+    spec = _write_spec(
+        tmp_path,
+        f'triton: {{image_tag: "26.01"}}\nmodels:\n  - name: m\n    source: {MLP}\n    target: savedmodel\n',
+    )
+    code = (
+        "import sys\nfrom repo_builder.compose import compose_command\nfrom repo_builder.errors import "
+        "RepoBuilderError\ntry:\n    compose_command(sys.argv[1])\nexcept RepoBuilderError as e:\n"
+        "    print(e.message, file=sys.stderr)\n    sys.exit(1)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(spec)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "release 26.01 cannot serve 1 model of this spec" in result.stderr
+    assert "  - m (target savedmodel)" in result.stderr
+    assert not (tmp_path / "docker-compose.yml").exists()
+
+
+@pytest.mark.parametrize(
+    ("tag", "targets", "expected"),
+    [
+        (None, ["onnx"], compose.NEWEST_KNOWN_RELEASE),
+        (None, ["onnx", "savedmodel"], "25.02"),
+        (None, ["tftrt"], "25.02"),
+        ("24.05", ["savedmodel"], "24.05"),
+        ("25.02", ["savedmodel"], "25.02"),
+        ("25.06", ["onnx", "tensorrt", "python"], "25.06"),
+    ],
+)
+def test_image_tag(
+    tag: str | None, targets: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    triton = f'image_tag: "{tag}"' if tag else ""
+    models = "".join(_model(f"m{i}", t) for i, t in enumerate(targets))
+    spec = _spec(tmp_path, monkeypatch, triton, models)
+    assert compose.resolve_image_tag(spec) == expected
+    image = _services(compose.render_compose(spec, tmp_path / "model_repository")["docker-compose.yml"])[
+        "triton"
+    ]["image"]
+    if "python" in targets:
+        assert image.startswith(f"repo-builder/tritonserver:{expected}-py3-python-")
+    else:
+        assert image == f"nvcr.io/nvidia/tritonserver:{expected}-py3"
+
+
+def test_newest_known_release_is_after_the_tensorflow_backend() -> None:
+    assert compose.NEWEST_KNOWN_RELEASE == "25.11"
+    assert list(compose.KNOWN_RELEASES) == sorted(compose.KNOWN_RELEASES)
+    assert "25.02" in compose.KNOWN_RELEASES
+
+
+# --------------------------------------------------------------------------------------------- GPUs
+
+
+def _devices(services: dict[str, Any], name: str = "triton") -> list[dict[str, Any]] | None:
+    deploy = services[name].get("deploy")
+    return None if deploy is None else deploy["resources"]["reservations"]["devices"]
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ("", [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]),  # default: KIND_AUTO
+        (
+            "instance_groups: [{kind: KIND_GPU}]",
+            [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}],
+        ),
+        (
+            "instance_groups: [{kind: KIND_GPU, gpus: [0, 1]}]",
+            [{"driver": "nvidia", "device_ids": ["0", "1"], "capabilities": ["gpu"]}],
+        ),
+        (  # host GPU 2 stays the container's GPU 2, so the config's gpus: [2] is valid there
+            "instance_groups: [{kind: KIND_GPU, gpus: [2]}]",
+            [{"driver": "nvidia", "device_ids": ["0", "1", "2"], "capabilities": ["gpu"]}],
+        ),
+        ("instance_groups: [{kind: KIND_CPU, count: 4}]", None),
+    ],
+)
+def test_gpu_reservation(
+    groups: str, expected: list[dict[str, Any]] | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = _spec(tmp_path, monkeypatch, "", _model("m", "onnx", groups))
+    services = _services(compose.render_compose(spec, tmp_path / "model_repository")["docker-compose.yml"])
+    assert _devices(services) == expected
+
+
+def test_one_model_without_named_gpus_reserves_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = _model("a", "onnx", "instance_groups: [{kind: KIND_GPU, gpus: [1]}]") + _model("b", "onnx")
+    spec = _spec(tmp_path, monkeypatch, "", models)
+    assert compose.gpu_reservation(spec) == compose.GpuReservation(count="all")
+
+
+def test_ensembles_reserve_nothing_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tensor = "{name: x, dtype: FP32, dims: [4]}"
+    models = _model(
+        "a", "onnx", f"instance_groups: [{{kind: KIND_CPU}}]\ninputs: [{tensor}]\noutputs: [{tensor}]"
+    )
+    models += (
+        f"  - name: pipe\n    target: ensemble\n    inputs: [{tensor}]\n    outputs: [{tensor}]\n"
+        "    steps: [{model: a, input_map: {x: x}, output_map: {x: x}}]\n"
+    )
+    spec = _spec(tmp_path, monkeypatch, "", models)
+    assert compose.gpu_reservation(spec) is None
+
+
+# --------------------------------------------------------------------------------------------- ports, APIs
+
+
+def test_ports_bound_to_localhost_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(_render_case("default_onnx", monkeypatch)["docker-compose.yml"])
+    assert services["triton"]["ports"] == [
+        "127.0.0.1:8000:8000",
+        "127.0.0.1:8001:8001",
+        "127.0.0.1:8002:8002",
+    ]
+
+
+def test_ports_bound_where_the_spec_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(_render_case("prometheus_public", monkeypatch)["docker-compose.yml"])
+    assert services["triton"]["ports"] == ["0.0.0.0:9000:8000", "0.0.0.0:9001:8001", "0.0.0.0:9002:8002"]
+    assert services["prometheus"]["ports"] == ["0.0.0.0:9090:9090"]
+
+
+def test_ipv6_bind_address_is_bracketed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, 'bind_address: "::1"', _model("m", "onnx"))
+    services = _services(compose.render_compose(spec, tmp_path / "model_repository")["docker-compose.yml"])
+    assert services["triton"]["ports"][0] == "[::1]:8000:8000"
+
+
+def test_bind_address_must_be_an_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "bind_address: localhost", _model("m", "onnx"))
+    with pytest.raises(SpecError) as e:
+        compose.render_compose(spec, tmp_path / "model_repository")
+    assert e.value.message == (
+        "spec.yaml:3:17: triton -> bind_address\n"
+        "  'localhost' is not an IP address; use 127.0.0.1 (this host only, the default), 0.0.0.0 "
+        "(every interface) or one of this host's addresses"
+    )
+
+
+def test_command_restricts_the_admin_apis(monkeypatch: pytest.MonkeyPatch) -> None:
+    command = _services(_render_case("tf_backend_2502", monkeypatch)["docker-compose.yml"])["triton"][
+        "command"
+    ]
+    key = "admin-key=${MY_TRITON_KEY:?set MY_TRITON_KEY to the key of the admin APIs}"
+    assert f"--http-restricted-api=model-repository,shared-memory,logging,trace:{key}" in command
+    assert f"--grpc-restricted-protocol=model-repository,shared-memory,logging,trace:{key}" in command
+    assert command[:6] == [
+        "tritonserver",
+        "--model-repository=/models",
+        "--disable-auto-complete-config",
+        "--strict-readiness=true",
+        "--exit-on-error=true",
+        "--model-control-mode=explicit",
+    ]
+    assert "--load-model=*" in command
+
+
+def test_repository_mounted_read_only_and_healthcheck(monkeypatch: pytest.MonkeyPatch) -> None:
+    triton = _services(_render_case("default_onnx", monkeypatch)["docker-compose.yml"])["triton"]
+    assert triton["volumes"] == ["./model_repository:/models:ro"]
+    assert triton["healthcheck"]["test"][-1] == "http://localhost:8000/v2/health/ready"
+    assert triton["shm_size"] == "1g"
+    assert triton["ulimits"] == {"memlock": -1, "stack": 67108864}
+
+
+def test_cache_config_only_with_a_cached_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_cache = _services(_render_case("prometheus_public", monkeypatch)["docker-compose.yml"])
+    without = _services(_render_case("default_onnx", monkeypatch)["docker-compose.yml"])
+    assert "--cache-config=local,size=1048576" in with_cache["triton"]["command"]
+    assert not any(a.startswith("--cache-config") for a in without["triton"]["command"])
+
+
+def test_every_deployment_problem_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    triton = 'image_tag: "25.05"\nbind_address: my-host\nrestricted_api_key_env: "1KEY"'
+    spec = _spec(tmp_path, monkeypatch, triton, _model("m", "savedmodel"))
+    with pytest.raises(SpecError) as e:
+        compose.render_compose(spec, tmp_path / "model_repository")
+    heads = [line for line in e.value.message.splitlines() if line.startswith("spec.yaml:")]
+    assert heads == [
+        "spec.yaml:3:14: triton -> image_tag",
+        "spec.yaml:4:17: triton -> bind_address",
+        "spec.yaml:5:27: triton -> restricted_api_key_env",
+    ]
+
+
+def test_bad_key_env_name_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, 'restricted_api_key_env: "MY KEY"', _model("m", "onnx"))
+    with pytest.raises(SpecError, match="is not an environment variable name"):
+        compose.render_compose(spec, tmp_path / "model_repository")
+
+
+# --------------------------------------------------------------------------------------------- engines
+
+
+def test_engine_builder_runs_before_triton(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(_render_case("tensorrt_recipe", monkeypatch)["docker-compose.yml"])
+    builder = services["engine-builder"]
+    assert builder["image"] == f"nvcr.io/nvidia/tensorrt:{compose.NEWEST_KNOWN_RELEASE}-py3"
+    assert services["triton"]["image"] == f"nvcr.io/nvidia/tritonserver:{compose.NEWEST_KNOWN_RELEASE}-py3"
+    assert builder["volumes"] == ["./model_repository:/models"]  # read-write: it writes the plans
+    assert builder["working_dir"] == "/models"
+    assert services["triton"]["depends_on"] == {
+        "engine-builder": {"condition": "service_completed_successfully"}
+    }
+    script = builder["command"][-1]
+    assert ".repo_builder/tensorrt/mlp_plan/1/build_plan.sh" in script
+    assert ".repo_builder/tensorrt/mlp_plan/2/build_plan.sh" in script
+    assert _devices(services, "engine-builder") == _devices(services)
+
+
+def test_no_engine_builder_without_tensorrt(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(_render_case("default_onnx", monkeypatch)["docker-compose.yml"])
+    assert "engine-builder" not in services
+    assert "depends_on" not in services["triton"]
+
+
+def _manifest(repo: Path, models: dict[str, Any]) -> None:
+    (repo / ".repo_builder").mkdir(parents=True)
+    (repo / ".repo_builder" / "manifest.json").write_text(json.dumps({"format": 1, "models": models}))
+
+
+def test_manifest_removes_plans_built_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = _model("a", "tensorrt") + _model("b", "tensorrt", "versions: [3]")
+    spec = _spec(tmp_path, monkeypatch, "", models)
+    repo = tmp_path / "model_repository"
+    _manifest(
+        repo,
+        {
+            "a": {"status": "built"},
+            "b": {"status": "recipe", "recipe": ".repo_builder/tensorrt/b/3/build_plan.sh"},
+        },
+    )
+    assert compose.engine_recipes(spec, repo) == [
+        compose.Recipe("b", 3, ".repo_builder/tensorrt/b/3/build_plan.sh", "b/3/model.plan")
+    ]
+    all_built = {"a": {"status": "built"}, "b": {"status": "built"}}
+    (repo / ".repo_builder" / "manifest.json").write_text(json.dumps({"format": 1, "models": all_built}))
+    services = _services(compose.render_compose(spec, repo)["docker-compose.yml"])
+    assert "engine-builder" not in services
+
+
+def test_engine_script_checks_each_recipe_and_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(_render_case("tensorrt_recipe", monkeypatch)["docker-compose.yml"])
+    assert services["engine-builder"]["command"][:4] == ["bash", "-euo", "pipefail", "-c"]
+    script = services["engine-builder"]["command"][-1]
+    assert 'if [ ! -f "$$recipe" ]' in script  # compose turns $$ into $
+    assert script.rstrip().endswith("ls -l mlp_plan/1/model.plan mlp_plan/2/model.plan")
+
+
+# --------------------------------------------------------------------------------------------- python
+
+
+def test_python_target_builds_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _render_case("python_target", monkeypatch)
+    dockerfile = files[compose.DOCKERFILE]
+    assert f"FROM nvcr.io/nvidia/tritonserver:{compose.NEWEST_KNOWN_RELEASE}-py3\n" in dockerfile
+    for pin in ("numpy==1.26.4", "onnxruntime==1.31.1", "tensorflow==2.21.0"):
+        assert pin in dockerfile
+    triton = _services(files["docker-compose.yml"])["triton"]
+    assert triton["build"] == {"context": "./triton-image"}
+
+
+def test_python_pins_follow_the_container_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    dockerfile = _render_case("pinned_tag", monkeypatch)[compose.DOCKERFILE]
+    assert "Python 3.10" in dockerfile
+    assert "onnxruntime==1.23.2" in dockerfile
+    assert "tensorflow" not in dockerfile.split("FROM")[1]
+
+
+def test_runtime_pins_match_the_convert_extra() -> None:
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "convert"
+    ]
+    pins = dict(item.split("==") for item in extra)
+    newest = compose.RUNTIME_PINS["3.12"]
+    assert newest["tensorflow"] == pins["tensorflow"]
+    assert newest["onnxruntime"] == pins["onnxruntime"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "python"), [("24.10", "3.10"), ("24.11", "3.10"), ("24.12", "3.12"), ("25.11", "3.12")]
+)
+def test_container_python(tag: str, python: str) -> None:
+    assert compose.container_python(tag) == python
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def test_write_compose_next_to_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "examples").mkdir()
+    monkeypatch.chdir(tmp_path)
+    spec_path = tmp_path / "examples" / "models.yaml"
+    spec_path.write_text(
+        f"repository: ../model_repository\ntriton: {{prometheus: true}}\nmodels:\n"
+        f"  - name: m\n    source: {MLP}\n    target: python\n"
+    )
+    spec = load_spec(spec_path)
+    written = compose.write_compose(spec)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "docker-compose.yml",
+        "prometheus/prometheus.yml",
+        "triton-image/Dockerfile",
+    ]
+    text = (tmp_path / "docker-compose.yml").read_text()
+    assert text.startswith(
+        "# Generated by repo-builder from ./examples/models.yaml; "
+        "`repo-builder compose ./examples/models.yaml` rewrites it."
+    )
+    assert '"./model_repository:/models:ro"' in text
+    assert str(tmp_path) not in text  # portable: relative paths only
+    # a spec that no longer needs the Dockerfile and Prometheus: they go
+    spec_path.write_text(
+        f"repository: ../model_repository\nmodels:\n  - name: m\n    source: {MLP}\n    target: onnx\n"
+    )
+    written = compose.write_compose(load_spec(spec_path))
+    assert [p.name for p in written] == ["docker-compose.yml"]
+    assert not (tmp_path / "triton-image").exists()
+    assert not (tmp_path / "prometheus").exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_output_override_moves_the_deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    written = compose.write_compose(spec, tmp_path / "deploy" / "repo")
+    assert written == [tmp_path / "deploy" / "docker-compose.yml"]
+    assert '"./repo:/models:ro"' in written[0].read_text()
+
+
+def test_a_foreign_compose_file_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    mine = tmp_path / "docker-compose.yml"
+    mine.write_text("services: {db: {image: postgres}}\n")
+    with pytest.raises(RepoBuilderError, match="not written by repo-builder"):
+        compose.write_compose(spec)
+    assert mine.read_text() == "services: {db: {image: postgres}}\n"
+    compose.write_compose(spec, force=True)
+    assert mine.read_text().startswith(compose.MARKER)
+
+
+# --------------------------------------------------------------------------------------------- up
+
+
+def test_up_without_docker_points_to_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine has no Docker engine (the docker client may exist): up says so and writes nothing."""
+    _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    status = compose.docker_status()
+    if status.compose is not None:
+        pytest.skip("a Docker engine with Compose v2 is reachable here")
+    with pytest.raises(DeploymentError) as e:
+        compose.up_command("spec.yaml")
+    assert e.value.message.startswith(f"cannot start the deployment: {status.problem}.\n")
+    assert "`repo-builder serve spec.yaml` serves the repository on this machine's CPU" in e.value.message
+    assert not (tmp_path / "docker-compose.yml").exists()
+
+
+def test_docker_status_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert compose.docker_status() == compose.DockerStatus(None, "the docker command is not installed")
