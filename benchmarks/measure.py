@@ -67,3 +67,35 @@ def timed(fn: object) -> float:
 
 def repo_builder_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "repo_builder", *args]
+
+
+_BUILD_SHIM = r"""
+import argparse, sys
+from repo_builder.build import build_command
+p = argparse.ArgumentParser()
+p.add_argument("spec"); p.add_argument("-o"); p.add_argument("-j", type=int, default=1)
+p.add_argument("--force", action="store_true")
+a = p.parse_args(sys.argv[1:])
+sys.exit(build_command(a.spec, a.o, jobs=a.j, force=a.force))
+"""
+
+
+def build_cmd(*args: str) -> list[str]:
+    """`repo-builder -q build ARGS`; while the CLI has no `build` command yet, the same build_command()
+    through a shim (see build_via())."""
+    if build_via() == "cli":
+        return repo_builder_cmd("-q", "build", *args)
+    return [sys.executable, "-c", _BUILD_SHIM, *args]
+
+
+_VIA: list[str] = []
+
+
+def build_via() -> str:
+    """ "cli" when `python -m repo_builder build` exists, else "build_command shim"."""
+    if not _VIA:
+        done = subprocess.run(
+            repo_builder_cmd("build", "--help"), capture_output=True, text=True, cwd=ROOT, check=False
+        )
+        _VIA.append("cli" if done.returncode == 0 else "build_command shim")
+    return _VIA[0]

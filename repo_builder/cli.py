@@ -111,6 +111,45 @@ def render(
 
 
 @app.command()
+def build(
+    spec: SpecArg,
+    output: OutputOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Conversions in parallel (child processes).")] = 1,
+    force: Annotated[
+        bool, typer.Option(help="Rebuild every model; replace a non-empty folder repo-builder did not write.")
+    ] = False,
+    only: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--only", help="Build only this model (repeatable); the others are carried over."),
+    ] = None,
+) -> None:
+    """Convert, verify and write the model repository and docker-compose.yml; unchanged models are skipped."""
+    from repo_builder.build import build_command
+
+    raise typer.Exit(
+        build_command(spec, output, jobs=jobs, force=force, console_err=_stderr(), only=only, console_out=_stdout())
+    )
+
+
+@app.command()
+def inspect(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A SavedModel folder, a .keras/.h5 file, or file.py:function / module:function.",
+            show_default=False,
+        ),
+    ],
+    signature: Annotated[str, typer.Option(help="SavedModel signature.")] = "serving_default",
+    name: Annotated[Optional[str], typer.Option(help="Model name in the printed YAML.")] = None,  # noqa: UP045
+) -> None:
+    """Print a model's inputs and outputs as spec YAML."""
+    from repo_builder.inspect import inspect_command
+
+    raise typer.Exit(inspect_command(source, signature=signature, name=name, console_out=_stdout()))
+
+
+@app.command()
 def compose(
     spec: SpecArg,
     output: OutputOpt = None,
