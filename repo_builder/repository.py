@@ -249,3 +249,24 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
             },
         )
     return [Written(w.model, repo / w.model / "config.pbtxt") for w in written]
+
+
+# --------------------------------------------------------------------------------------------- serving
+
+
+def served_models(repo: Path) -> list[str]:
+    """The models a built repository serves (from its manifest), ensembles last."""
+    manifest = read_manifest(repo) or {}
+    models = manifest.get("models") or {}
+    return sorted(models, key=lambda n: (models[n].get("target") == "ensemble", n))
+
+
+def triton_load_args(repo: Path) -> list[str]:
+    """tritonserver arguments that load exactly the repository's models.
+
+    Triton tries to load every top-level folder of a repository, hidden ones included: with
+    `--model-control-mode=none` (or poll) it fails on `.repo_builder/` ("Poll failed for model directory
+    '.repo_builder'") and exits. Explicit control with each model named never touches it (checked against
+    tritonserver 2.51 in tests/integration/test_build_server.py).
+    """
+    return ["--model-control-mode=explicit", *(f"--load-model={name}" for name in served_models(repo))]

@@ -1,0 +1,492 @@
+"""Plans and runs a build: incremental, in child processes (-j), atomic, with live progress.
+
+1. Hash each model's inputs (source files, the spec's settings, repo-builder and library versions) without
+   importing TensorFlow; a model whose hash matches the previous manifest is carried over unchanged.
+2. Convert the others in `spawn`ed worker processes (worker.convert_model), into a staging folder.
+3. Render ensembles, write the manifest, swap the staging folder in (repository.staged).
+A failing model is reported with its log; the others still build; the exit code is 1. A failed model
+that the previous repository had is kept at its previous build, so the repository stays whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform as _platform
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from repo_builder import __version__
+from repo_builder.platforms import PLATFORMS
+from repo_builder.repository import (
+    MANIFEST_FORMAT,
+    check_output,
+    logs_path,
+    meta_dir,
+    read_manifest,
+    references_path,
+    settings_of,
+    sha256_tree,
+    staged,
+    tensorrt_dir,
+    write_manifest,
+    write_model_layout,
+)
+from repo_builder.spec import ModelSpec, Spec
+
+#: libraries whose version changes what a conversion produces (read from metadata, never imported)
+LIBRARIES = ("tensorflow", "keras", "tf-keras", "tf2onnx", "onnx", "onnxruntime", "tensorrt", "numpy")
+
+Progress = Callable[[str, str], None]
+
+
+def library_versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def source_sha256(spec: Spec, model: ModelSpec) -> str | None:
+    from repo_builder.inspect import source_path
+
+    if model.source is None:
+        return None
+    path = source_path(model.source, spec.base_dir)
+    return sha256_tree(path) if path is not None and path.exists() else None
+
+
+def inputs_hash(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> str:
+    """Everything a model's conversion depends on; equal hashes mean the previous result is still valid."""
+    from repo_builder.render import templates_dir
+
+    files: dict[str, str | None] = {"source": source_sha256(spec, model)}
+    for out in model.outputs or []:
+        if out.labels:
+            files[f"labels:{out.labels}"] = sha256_tree(spec.resolve(out.labels))
+    for w in model.warmup:
+        for wi in w.inputs.values():
+            if wi.file:
+                files[f"warmup:{wi.file}"] = sha256_tree(spec.resolve(wi.file))
+    if model.calibration is not None:
+        files["calibration"] = sha256_tree(spec.resolve(model.calibration.data))
+    templates = templates_dir()
+    template_files = [PLATFORMS[model.target].template, "_macros.pbtxt.j2"]
+    if model.target == "python":
+        template_files.append("python_model.py.j2")
+    for name in template_files:
+        files[f"template:{name}"] = sha256_tree(templates / name)
+    payload = {
+        "repo_builder": __version__,
+        "settings": settings_of(model),
+        "files": files,
+        "libraries": libraries if model.target != "ensemble" else {},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class ModelResult:
+    name: str
+    target: str
+    status: str  # built, recipe, carried, failed, kept (failed now, previous build kept)
+    entry: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    log: Path | None = None
+    seconds: float = 0.0
+    size: int = 0
+
+
+@dataclass
+class BuildResult:
+    repository: Path
+    models: list[ModelResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(m.status not in ("failed", "kept") for m in self.models)
+
+    @property
+    def converted(self) -> list[str]:
+        return [m.name for m in self.models if m.status in ("built", "recipe") and m.target != "ensemble"]
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    """Hard-link a file or folder into the staging repository (copy where links are not possible)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    if src.is_dir():
+        shutil.copytree(src, dest, copy_function=link, dirs_exist_ok=True)
+    elif src.exists():
+        link(str(src), str(dest))
+
+
+def _carry(old: Path, stage: Path, model: ModelSpec) -> None:
+    _link_tree(old / model.name, stage / model.name)
+    for path_of in (lambda r: references_path(r, model.name), lambda r: logs_path(r, model.name)):
+        if path_of(old).exists():
+            _link_tree(path_of(old), path_of(stage))
+    for v in model.versions:
+        if tensorrt_dir(old, model.name, v).exists():
+            _link_tree(tensorrt_dir(old, model.name, v), tensorrt_dir(stage, model.name, v))
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def build(
+    spec: Spec,
+    output: str | Path | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    only: list[str] | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build the repository of `spec`. `force` converts every model again (and replaces a foreign folder);
+    `only` converts just those models and carries the others from the previous repository."""
+    repo = Path(os.path.normpath(Path(spec.repository_path(output)).absolute()))
+    check_output(repo, force)
+    if only:
+        unknown = sorted(set(only) - {m.name for m in spec.models})
+        if unknown:
+            from repo_builder.errors import SpecError
+
+            raise SpecError(
+                f"--only {', '.join(unknown)}: not in the spec; models: "
+                + ", ".join(m.name for m in spec.models)
+            )
+    previous = read_manifest(repo) or {}
+    old_models: dict[str, Any] = (
+        previous.get("models", {}) if isinstance(previous.get("models"), dict) else {}
+    )
+    libraries = library_versions()
+    hashes = {m.name: inputs_hash(spec, m, libraries) for m in spec.models}
+    notify: Progress = progress or (lambda _n, _s: None)
+
+    def reusable(m: ModelSpec) -> bool:
+        old = old_models.get(m.name)
+        if not old or old.get("status") not in ("built", "recipe") or not (repo / m.name).is_dir():
+            return False
+        if only:
+            return m.name not in only
+        return not force and old.get("inputs_hash") == hashes[m.name]
+
+    results: dict[str, ModelResult] = {}
+    spec_path = str(spec.path) if spec.path else ""
+    with staged(repo) as stage:
+        to_convert = []
+        for m in spec.models:
+            if m.target == "ensemble":
+                continue
+            if reusable(m):
+                _carry(repo, stage, m)
+                entry = dict(old_models[m.name])
+                results[m.name] = ModelResult(m.name, m.target, "carried", entry, size=_size(stage / m.name))
+                notify(m.name, "unchanged")
+            elif only and m.name not in only:
+                continue
+            else:
+                to_convert.append(m)
+                notify(m.name, "queued")
+        if to_convert:
+            _convert_all(spec_path, to_convert, stage, jobs, results, notify)
+        for m in spec.models:
+            r = results.get(m.name)
+            if r is None or m.target == "ensemble":
+                continue
+            if r.status == "failed" and m.name in old_models and (repo / m.name).is_dir():
+                _carry(repo, stage, m)
+                r.status = "kept"
+                r.entry = dict(old_models[m.name])
+        for m in spec.models:
+            if m.target == "ensemble":
+                results[m.name] = _ensemble(spec, m, stage)
+                notify(m.name, results[m.name].status)
+        failed: dict[str, Any] = {}
+        models: dict[str, Any] = {}
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "generator": {
+                "repo_builder": __version__,
+                "python": _platform.python_version(),
+                "libraries": libraries,
+            },
+            "triton": spec.triton.model_dump(mode="json"),
+            "spec": spec_path,
+            "models": models,
+            "failed": failed,
+        }
+        for m in spec.models:
+            r = results.get(m.name)
+            if r is None:
+                continue
+            if r.status == "failed":
+                failed[m.name] = {"error": r.error, "log": f"logs/{m.name}.log"}
+                continue
+            entry = dict(r.entry)
+            entry.pop("name", None)
+            entry.pop("seconds", None)
+            if r.status != "kept":
+                entry["inputs_hash"] = hashes[m.name]
+                entry["settings"] = settings_of(m)
+                if m.source is not None:
+                    entry["source"] = {
+                        "kind": m.source.kind,
+                        "ref": m.source.ref,
+                        "sha256": source_sha256(spec, m),
+                    }
+                    entry["tools"] = {"repo_builder": __version__, **libraries}
+            else:
+                failed[m.name] = {
+                    "error": r.error,
+                    "log": f"logs/{m.name}.log",
+                    "kept": "the previous build of this model",
+                }
+            models[m.name] = entry
+        shutil.rmtree(meta_dir(stage) / "work", ignore_errors=True)
+        write_manifest(stage, manifest)
+    for r in results.values():
+        if r.log is not None:
+            r.log = repo / r.log.relative_to(stage)
+        if r.size == 0 and (repo / r.name).exists():
+            r.size = _size(repo / r.name)
+    ordered = [results[m.name] for m in spec.models if m.name in results]
+    return BuildResult(repo, ordered)
+
+
+def _ensemble(spec: Spec, m: ModelSpec, stage: Path) -> ModelResult:
+    """Ensembles need no conversion: their config and an empty version folder."""
+    from repo_builder.render import render_config, spec_tensors
+
+    missing = [s.model for s in m.steps or [] if not (stage / s.model / "config.pbtxt").is_file()]
+    if missing:
+        return ModelResult(
+            m.name, m.target, "failed", error=f"step model(s) {', '.join(missing)} did not build"
+        )
+    tensors = spec_tensors(m)
+    assert tensors is not None
+    write_model_layout(stage, spec, m, render_config(m, tensors))
+    entry = {
+        "target": "ensemble",
+        "platform": "ensemble",
+        "backend": None,
+        "versions": list(m.versions),
+        "max_batch_size": m.max_batch_size,
+        "dynamic_batching": False,
+        "inputs": [{"name": t.name, "dtype": t.dtype, "dims": list(t.dims)} for t in tensors.inputs],
+        "outputs": [{"name": t.name, "dtype": t.dtype, "dims": list(t.dims)} for t in tensors.outputs],
+        "source": None,
+        "artifacts": {},
+        "reference": None,
+        "max_error": None,
+        "validation": m.validation.model_dump(mode="json"),
+        "status": "built",
+        "steps": [s.model for s in m.steps or []],
+    }
+    return ModelResult(m.name, m.target, "built", entry)
+
+
+def _drain(events: Any, notify: Progress) -> None:
+    import queue
+
+    while True:
+        try:
+            name, what = events.get_nowait()
+        except queue.Empty:
+            return
+        notify(name, what)
+
+
+def _convert_all(
+    spec_path: str,
+    models: list[ModelSpec],
+    stage: Path,
+    jobs: int,
+    results: dict[str, ModelResult],
+    notify: Progress,
+) -> None:
+    import multiprocessing
+
+    from repo_builder import worker
+
+    ctx = multiprocessing.get_context("spawn")  # TensorFlow and fork do not mix
+    workers = max(1, min(jobs, len(models)))
+    events = ctx.Queue()  # given to the workers at start-up (initargs): no manager process to outlive us
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=worker.init, initargs=(events,)
+    )
+    try:
+        futures: dict[Future[dict[str, Any]], ModelSpec] = {
+            pool.submit(worker.convert_model, spec_path, m.name, str(stage)): m for m in models
+        }
+        pending = set(futures)
+        while pending:
+            _drain(events, notify)
+            for f in [f for f in pending if f.done()]:
+                pending.discard(f)
+                m = futures[f]
+                try:
+                    entry = f.result()
+                except Exception as e:
+                    entry = {"status": "failed", "error": f"the worker process died: {type(e).__name__}: {e}"}
+                status = entry.get("status", "failed")
+                results[m.name] = ModelResult(
+                    m.name,
+                    m.target,
+                    status,
+                    entry,
+                    error=entry.get("error"),
+                    log=logs_path(stage, m.name),
+                    seconds=float(entry.get("seconds", 0.0)),
+                )
+                notify(m.name, status)
+            time.sleep(0.05)
+        _drain(events, notify)
+    except BaseException:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+# --------------------------------------------------------------------------------------------- command
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def summary_table(result: BuildResult) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"repository {result.repository}", title_justify="left")
+    for col in ("model", "target", "artifact size", "max error", "status", "time"):
+        table.add_column(col, justify="right" if col in ("artifact size", "max error", "time") else "left")
+    for r in result.models:
+        err = r.entry.get("max_error")
+        style = {"failed": "red", "kept": "yellow", "recipe": "yellow"}.get(r.status, "green")
+        status = {"carried": "unchanged", "kept": "FAILED (previous kept)", "failed": "FAILED"}.get(
+            r.status, r.status
+        )
+        table.add_row(
+            r.name,
+            r.target,
+            _human(r.size),
+            "-" if err is None else f"{err:.2g}",
+            f"[{style}]{status}[/]",
+            f"{r.seconds:.1f}s" if r.seconds else "-",
+        )
+    return table
+
+
+def build_command(
+    spec_path: str | Path,
+    output: str | Path | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    console_err: Any = None,
+    only: list[str] | None = None,
+    console_out: Any = None,
+) -> int:
+    """`repo-builder build SPEC [-o DIR] [-j N] [--force] [--only NAME ...]`. Returns the exit code.
+
+    Live progress on console_err (a rich Console on stderr), the summary table and notes on console_out
+    (default: stdout). 0 when every model built, 1 when any failed. Raises RepoBuilderError for spec/output
+    problems (the CLI turns it into exit code 1).
+    """
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from repo_builder.spec import load_spec
+
+    err = console_err or Console(stderr=True, highlight=False)
+    out = console_out or Console(highlight=False, soft_wrap=True)
+    spec = load_spec(spec_path)
+    state: dict[str, tuple[str, float]] = {}
+    started: dict[str, float] = {}
+    t0 = time.monotonic()
+
+    def render() -> Table:
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("model")
+        table.add_column("step")
+        table.add_column("elapsed", justify="right")
+        now = time.monotonic()
+        for name, (step, since) in state.items():
+            done = step in ("built", "recipe", "failed", "unchanged")
+            elapsed = (since if done else now) - started.get(name, since)
+            table.add_row(name, step, f"{elapsed:.1f}s")
+        table.caption = f"{time.monotonic() - t0:.1f}s"
+        return table
+
+    def notify(name: str, step: str) -> None:
+        now = time.monotonic()
+        if step != "queued":
+            started.setdefault(name, now)
+        state[name] = (step, now)
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # unwinds staged(): the staging folder goes, the previous repository stays
+
+    in_main = _is_main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with Live(render(), console=err, refresh_per_second=4, transient=True, get_renderable=render):
+            result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    out.print(summary_table(result))
+    for r in result.models:
+        for note in r.entry.get("notes", []) if r.status in ("built", "recipe") else []:
+            out.print(f"{r.name}: {note}")
+        if r.status in ("failed", "kept"):
+            log = r.log if r.log is not None else logs_path(result.repository, r.name)
+            err.print(f"[bold red]{r.name} failed:[/] {r.error}", markup=True, highlight=False)
+            if log.is_file():
+                err.print(f"  log: {log}", markup=False)
+            if r.status == "kept":
+                err.print("  the repository keeps the previous build of this model", markup=False)
+    converted = result.converted
+    total = time.monotonic() - t0
+    if converted:
+        out.print(f"converted {len(converted)} model(s) in {total:.1f}s into {result.repository}")
+    else:
+        out.print(f"nothing to convert; {result.repository} is up to date ({total:.1f}s)")
+    return 0 if result.ok else 1
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,63 @@
+"""Shared by savedmodel2python and onnx2python: a Triton python-backend model.
+
+A generated model.py next to the artifact it runs.
+
+`savedmodel2python` runs the SavedModel with TensorFlow inside Triton; `onnx2python` runs the ONNX file with
+onnxruntime. Both work on any Triton release (the TensorFlow backend ends at 25.02) and on CPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import ClassVar
+
+from repo_builder.converters.base import Context, Converted, Format
+from repo_builder.spec import ModelSpec
+
+
+def render_model_py(model: ModelSpec, runtime: str, artifact: str) -> str:
+    from repo_builder import __version__, dtypes
+    from repo_builder.render import render_template
+
+    def pairs(tensors: list[object]) -> str:
+        return repr([(t.name, dtypes.to_numpy(t.dtype)) for t in tensors])  # type: ignore[attr-defined]
+
+    return render_template(
+        "python_model.py.j2",
+        version=__version__,
+        model_name=model.name,
+        runtime=runtime,
+        artifact=artifact,
+        signature=model.signature,
+        max_batch_size=model.max_batch_size,
+        inputs=pairs(list(model.inputs or [])),
+        outputs=pairs(list(model.outputs or [])),
+    )
+
+
+class ToPython:
+    name: ClassVar[str]
+    source: ClassVar[Format]
+    target: ClassVar[Format] = "python"
+    runtime: ClassVar[str]
+    artifact: ClassVar[str]
+
+    def available(self) -> str | None:
+        from repo_builder import deps
+
+        module = "onnxruntime" if self.runtime == "onnxruntime" else "tensorflow"
+        return None if deps.is_available(module) else f"{module} is missing: {deps.install_hint(module)}"
+
+    def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / self.artifact
+        if src.resolve() != target.resolve():
+            if src.is_dir():
+                shutil.copytree(src, target)
+            else:
+                shutil.copy2(src, target)
+        code = out / "model.py"
+        code.write_text(render_model_py(model, self.runtime, self.artifact))
+        ctx.log.info("wrote %s running %s with %s", code.name, self.artifact, self.runtime)
+        return Converted(code, "python", files={"model.py": code, self.artifact: target})

@@ -1,0 +1,278 @@
+"""Child-process entry: converts, verifies and writes one model into the staging repository.
+
+Runs in a `spawn`ed process (TensorFlow and fork do not mix); one TensorFlow import per worker. Everything
+the conversion says goes to `.repo_builder/logs/<model>.log` in the staging repository, which starts with
+the command that reproduces it. Returns a JSON-able dict: the model's manifest entry, or its failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from repo_builder.converters.base import quiet_tensorflow
+
+
+def _logger(path: Path, name: str) -> logging.Logger:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger(f"repo_builder.model.{name}")
+    log.handlers.clear()
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def _place(src: Path, dest: Path, move: bool) -> None:
+    if dest.exists():
+        shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+    if move:
+        shutil.move(str(src), str(dest))
+    elif src.is_dir():
+        shutil.copytree(src, dest)
+    else:
+        shutil.copy2(src, dest)
+
+
+def final_repo(stage: Path) -> Path:
+    """The repository a staging folder (`.<name>.staging-<pid>`, see repository.staged) becomes."""
+    if stage.name.startswith(".") and ".staging-" in stage.name:
+        return stage.parent / stage.name[1:].rsplit(".staging-", 1)[0]
+    return stage
+
+
+def _redirect(path: Path) -> tuple[int, int]:
+    """Send this process's stdout and stderr (TensorFlow's C++ logs, tf2onnx, warnings) to the model's log."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return saved
+
+
+def _restore(saved: tuple[int, int]) -> None:
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    os.close(saved[0])
+    os.close(saved[1])
+
+
+_events: Any = None
+
+
+def init(events: Any) -> None:
+    """Worker start-up: keep the queue that carries (model, step) progress events to the parent."""
+    global _events
+    _events = events
+    quiet_tensorflow()
+
+
+def convert_model(spec_path: str, name: str, stage: str, events: Any = None) -> dict[str, Any]:
+    """Build one model into `stage`. Never raises: failures come back as {"status": "failed", ...}."""
+    quiet_tensorflow()
+    events = events if events is not None else _events
+    from repo_builder.repository import logs_path, meta_dir
+
+    repo = Path(stage)
+    log_path = logs_path(repo, name)
+    log = _logger(log_path, name)
+    started = time.monotonic()
+
+    def step(what: str) -> None:
+        log.info("step: %s", what)
+        if events is not None:
+            events.put((name, what))
+
+    saved = _redirect(log_path)
+    try:
+        entry = _convert(spec_path, name, repo, log, step)
+        entry["seconds"] = round(time.monotonic() - started, 2)
+        log.info("done in %.1f s", entry["seconds"])
+        return entry
+    except BaseException as e:
+        from repo_builder.errors import RepoBuilderError
+
+        message = e.message if isinstance(e, RepoBuilderError) else f"{type(e).__name__}: {e}"
+        log.error("FAILED: %s\n%s", message, traceback.format_exc())
+        shutil.rmtree(repo / name, ignore_errors=True)
+        return {
+            "name": name,
+            "status": "failed",
+            "error": message,
+            "log": str(log_path.relative_to(meta_dir(repo))),
+            "seconds": round(time.monotonic() - started, 2),
+        }
+    finally:
+        _restore(saved)
+        shutil.rmtree(meta_dir(repo) / "work" / name, ignore_errors=True)
+        for h in log.handlers:
+            h.close()
+
+
+def _convert(spec_path: str, name: str, repo: Path, log: logging.Logger, step: Any) -> dict[str, Any]:
+    import numpy as np
+
+    from repo_builder import verify
+    from repo_builder.converters import plan
+    from repo_builder.converters.base import Context, tolerance
+    from repo_builder.errors import MissingDependencyError
+    from repo_builder.inspect import apply_spec_names, load_source, resolve, tensors_of
+    from repo_builder.platforms import PLATFORMS
+    from repo_builder.render import render_config
+    from repo_builder.repository import (
+        meta_dir,
+        references_path,
+        sha256_tree,
+        version_dir,
+        write_model_layout,
+    )
+    from repo_builder.spec import load_spec
+
+    spec = load_spec(spec_path)
+    model = spec.model(name)
+    log.info("model %s, target %s, source %s", name, model.target, model.source.ref if model.source else None)
+    log.info("reproduce with: repo-builder build %s -o %s --only %s", spec_path, final_repo(repo), name)
+    assert model.source is not None
+
+    step("load")
+    loaded = load_source(model.source, spec.base_dir, model.signature)
+    log.info("source inputs %s", loaded.inputs)
+    log.info("source outputs %s", loaded.outputs)
+    step("inspect")
+    loaded, renamed = apply_spec_names(model, loaded)
+    if renamed:
+        log.info("serving the spec's names for the model's made-up ones: %s", renamed)
+    resolved = resolve(model, loaded.inputs, loaded.outputs)
+    log.info(
+        "resolved max_batch_size %d, inputs %s, outputs %s",
+        resolved.max_batch_size,
+        resolved.inputs,
+        resolved.outputs,
+    )
+
+    chain = plan(resolved)
+    for c in chain:
+        problem = c.available()
+        if problem and c.name != "onnx2plan":  # no TensorRT: onnx2plan writes the recipe instead
+            raise MissingDependencyError(f"model {name}: {c.name}: {problem}")
+    work = meta_dir(repo) / "work" / name
+    work.mkdir(parents=True, exist_ok=True)
+    ctx = Context(spec_dir=spec.base_dir, work=work, repo=repo, log=log, loaded=loaded)
+    src: Path = spec.base_dir
+    results = []
+    for c in chain:
+        step(c.name)
+        out = work / c.name
+        out.mkdir(parents=True, exist_ok=True)
+        log.info("converter %s: %s -> %s", c.name, src, out)
+        converted = c.convert(resolved, src, out, ctx)
+        results.append(converted)
+        src = converted.path
+    final = results[-1]
+
+    # the layout first, so the python runner can load model.py from its version folder
+    step("write")
+    text = render_config(resolved, tensors_of(resolved))
+    write_model_layout(repo, spec, resolved, text)
+    for i, v in enumerate(resolved.versions):
+        for fname, path in final.files.items():
+            _place(path, version_dir(repo, name, v) / fname, move=(i == len(resolved.versions) - 1))
+
+    tol = tolerance(resolved)
+    verification = None
+    if resolved.verify.enabled:
+        step("verify")
+        first_version = version_dir(repo, name, resolved.versions[0])
+        what = final.format
+        if final.format in ("savedmodel", "tftrt"):
+            runner = verify.savedmodel_runner(first_version / "model.savedmodel", resolved.signature)
+        elif final.format == "onnx":
+            runner = verify.onnx_runner(first_version / "model.onnx")
+        elif final.format == "python":
+            runner = verify.python_runner(first_version)
+            what = "python-backend model.py"
+        else:  # a TensorRT plan: the ONNX it is built from (running a plan needs a CUDA runtime binding)
+            runner = verify.onnx_runner(results[-2].path)
+            what = "ONNX the plan is built from"
+            final.notes.append(
+                "verified the ONNX the plan is built from; check the plan itself through Triton with "
+                "`repo-builder validate`"
+            )
+        verification = verify.verify(
+            resolved, loaded.inputs, verify.source_runner(loaded.call), runner, tol, what
+        )
+        for e in verification.errors.values():
+            log.info(
+                "verified %s: max abs %.3g max rel %.3g over batch sizes %s",
+                e.name,
+                e.max_abs,
+                e.max_rel,
+                verification.batch_sizes,
+            )
+        ref = references_path(repo, name)
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {}
+        tensors: list[tuple[str, Any, dict[str, Any]]] = [
+            *(("input", t, verification.reference_inputs) for t in resolved.inputs or []),
+            *(("output", t, verification.reference_outputs) for t in resolved.outputs or []),
+        ]
+        for kind, t, values in tensors:
+            value = values[t.name]
+            lead = [value.shape[0]] if resolved.max_batch_size > 0 else []
+            if t.reshape is not None:  # stored with the config's dims, as a client sends them
+                value = value.reshape([*lead, *t.dims])
+            arrays[f"{kind}/{t.name}"] = value
+        np.savez(ref, **arrays)
+
+    artifacts = {}
+    for v in resolved.versions:
+        vdir = version_dir(repo, name, v)
+        for item in sorted(vdir.iterdir()):
+            artifacts[f"{v}/{item.name}"] = sha256_tree(item)
+    platform = PLATFORMS[resolved.target]
+    entry: dict[str, Any] = {
+        "name": name,
+        "target": resolved.target,
+        "platform": platform.platform,
+        "backend": platform.backend,
+        "versions": list(resolved.versions),
+        "max_batch_size": resolved.max_batch_size,
+        "dynamic_batching": resolved.dynamic_batching_on,
+        "inputs": [{"name": t.name, "dtype": t.dtype, "dims": list(t.dims)} for t in resolved.inputs or []],
+        "outputs": [{"name": t.name, "dtype": t.dtype, "dims": list(t.dims)} for t in resolved.outputs or []],
+        "artifacts": artifacts,
+        "reference": f"references/{name}.npz" if verification else None,
+        "tolerance": tol,
+        "max_error": verification.max_error if verification else None,
+        "errors": {k: {"max_abs": e.max_abs, "max_rel": e.max_rel} for k, e in verification.errors.items()}
+        if verification
+        else {},
+        "validation": resolved.validation.model_dump(mode="json"),
+        "status": final.status,
+        "notes": [n for r in results for n in r.notes],
+        "converters": [c.name for c in chain],
+    }
+    if renamed:
+        entry["renamed"] = renamed
+    if resolved.target == "python":
+        entry["python_runtime"] = resolved.python_runtime or "onnxruntime"
+    for r in results:
+        entry.update(r.manifest)
+    return entry

@@ -1,0 +1,556 @@
+"""`repo-builder build` on the examples with the real TensorFlow, tf2onnx and onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from repo_builder.repository import sha256_tree
+
+try:
+    from tests.integration.build_fixtures import (
+        BUILD_SCRIPT,
+        PYTHON,
+        BuiltExamples,
+        built_examples,
+        copy_examples,
+        run_build,
+    )
+except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
+    from build_fixtures import (  # type: ignore[import-not-found,no-redef]
+        BUILD_SCRIPT,
+        PYTHON,
+        BuiltExamples,
+        built_examples,  # noqa: F401
+        copy_examples,
+        run_build,
+    )
+
+pytestmark = pytest.mark.tensorflow
+
+EXPECTED = {
+    "tabular_mlp": ("onnx", "model.onnx"),
+    "image_cnn": ("onnx", "model.onnx"),
+    "image_cnn_savedmodel": ("savedmodel", "model.savedmodel"),
+    "image_cnn_python": ("python", "model.py"),
+    "text_classifier": ("onnx", "model.onnx"),
+    "two_tower": ("onnx", "model.onnx"),
+    "normalizer": ("python", "model.py"),
+}
+
+
+def manifest(repo: Path) -> dict:
+    return json.loads((repo / ".repo_builder" / "manifest.json").read_text())
+
+
+def tree_digest(repo: Path) -> dict[str, str]:
+    return {str(p.relative_to(repo)): sha256_tree(p) for p in sorted(repo.rglob("*")) if p.is_file()}
+
+
+def test_every_example_is_built_and_verified(built_examples: BuiltExamples) -> None:
+    repo = built_examples.repository
+    data = manifest(repo)
+    assert data["failed"] == {}
+    assert set(data["models"]) == {*EXPECTED, "tabular_pipeline"}
+    for name, (target, artifact) in EXPECTED.items():
+        entry = data["models"][name]
+        assert entry["target"] == target
+        assert entry["status"] == "built"
+        assert (repo / name / "1" / artifact).exists()
+        assert entry["max_error"] is not None and entry["max_error"] <= entry["tolerance"]["atol"]
+        for rel, digest in entry["artifacts"].items():
+            assert sha256_tree(repo / name / rel) == digest
+        refs = np.load(repo / ".repo_builder" / entry["reference"])
+        mbs = entry["max_batch_size"]
+        for kind in ("inputs", "outputs"):
+            for t in entry[kind]:
+                array = refs[f"{kind[:-1]}/{t['name']}"]
+                assert array.shape[0] == max(1, mbs)
+                assert len(array.shape) == len(t["dims"]) + 1
+        assert (repo / ".repo_builder" / "logs" / f"{name}.log").read_text().count("reproduce with:") == 1
+    assert data["models"]["tabular_pipeline"]["status"] == "built"
+    assert (repo / "tabular_pipeline" / "1").is_dir()
+    assert "converted 7 model(s)" in built_examples.output
+
+
+def test_served_names_are_the_names_the_user_sees(built_examples: BuiltExamples) -> None:
+    import onnx
+
+    repo = built_examples.repository
+    two = onnx.load(str(repo / "two_tower" / "1" / "model.onnx"))
+    assert sorted(i.name for i in two.graph.input) == ["item_features", "user_features"]
+    assert sorted(o.name for o in two.graph.output) == ["embedding", "score"]
+    config = (repo / "image_cnn_savedmodel" / "config.pbtxt").read_text()
+    assert 'name: "image"' in config and 'name: "class_probs"' in config
+    text = manifest(repo)["models"]["text_classifier"]
+    assert text["inputs"] == [{"name": "token_ids", "dtype": "INT32", "dims": [-1]}]
+    assert text["max_batch_size"] == 16
+    from repo_builder.inspect import read_signature
+
+    inputs, outputs = read_signature(repo / "image_cnn_savedmodel" / "1" / "model.savedmodel")
+    assert [t.name for t in inputs] == ["image"] and [t.name for t in outputs] == ["class_probs"]
+
+
+def test_noop_rebuild_converts_nothing_without_tensorflow(
+    built_examples: BuiltExamples, tmp_path: Path
+) -> None:
+    before = tree_digest(built_examples.repository)
+    started = time.monotonic()
+    done = run_build(built_examples.spec, built_examples.repository)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing to convert" in done.stdout
+    assert "TENSORFLOW_NOT_IMPORTED" in done.stdout
+    assert seconds < 3.0, f"a no-op rebuild took {seconds:.1f}s"
+    after = tree_digest(built_examples.repository)
+    assert before == after
+
+
+def test_changed_setting_converts_only_that_model(built_examples: BuiltExamples, tmp_path: Path) -> None:
+    spec = copy_examples(tmp_path / "examples")
+    repo = tmp_path / "repo"
+    shutil.copytree(built_examples.repository, repo)
+    data = yaml.safe_load(spec.read_text())
+    data["models"][0]["opset"] = 15  # tabular_mlp
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = run_build(spec, repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "converted 1 model(s)" in done.stdout
+    import onnx
+
+    assert onnx.load(str(repo / "tabular_mlp" / "1" / "model.onnx")).opset_import[0].version == 15
+    assert manifest(repo)["models"]["image_cnn"] == manifest(built_examples.repository)["models"]["image_cnn"]
+
+
+def test_only_converts_the_named_model(built_examples: BuiltExamples, tmp_path: Path) -> None:
+    spec = copy_examples(tmp_path / "examples")
+    repo = tmp_path / "repo"
+    shutil.copytree(built_examples.repository, repo)
+    done = run_build(spec, repo, "--only", "two_tower")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "converted 1 model(s)" in done.stdout
+    before, after = manifest(built_examples.repository)["models"], manifest(repo)["models"]
+    assert set(after) == set(before)
+    assert all(after[name] == before[name] for name in before if name != "two_tower")
+
+
+def test_killed_build_leaves_the_previous_repository_intact(
+    built_examples: BuiltExamples, tmp_path: Path
+) -> None:
+    spec = copy_examples(tmp_path / "examples")
+    repo = tmp_path / "repo"
+    shutil.copytree(built_examples.repository, repo)
+    before = tree_digest(repo)
+    script = spec.parent / "_build.py"
+    script.write_text(BUILD_SCRIPT)
+    proc = subprocess.Popen(
+        [PYTHON, str(script), str(spec), str(repo), "--force"],
+        cwd=spec.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until conversions are writing into the staging folder
+            logs = list(tmp_path.glob(".repo.staging-*/.repo_builder/logs/*.log"))
+            if logs and any("step: tensorflow2savedmodel" in p.read_text(errors="replace") for p in logs):
+                break
+            assert proc.poll() is None, "the build ended before it could be killed"
+            time.sleep(0.1)
+        else:
+            pytest.fail("the build never started converting")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert tree_digest(repo) == before
+    assert list(tmp_path.glob(".repo.staging-*")), "the killed build's staging folder should be left aside"
+    done = run_build(spec, repo)  # the next build works and tidies the leftover staging folder
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing to convert" in done.stdout
+    assert not list(tmp_path.glob(".repo.staging-*"))
+    after = tree_digest(repo)
+    (
+        after.pop(".repo_builder/manifest.json"),
+        before.pop(".repo_builder/manifest.json"),
+    )  # names the new spec path
+    assert after == before
+
+
+def test_interrupted_build_with_sigterm_removes_its_staging_folder(
+    built_examples: BuiltExamples, tmp_path: Path
+) -> None:
+    spec = copy_examples(tmp_path / "examples")
+    repo = tmp_path / "repo"
+    shutil.copytree(built_examples.repository, repo)
+    before = tree_digest(repo)
+    script = spec.parent / "_build.py"
+    script.write_text(BUILD_SCRIPT)
+    proc = subprocess.Popen(
+        [PYTHON, str(script), str(spec), str(repo), "--force"],
+        cwd=spec.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".repo.staging-*/.repo_builder/logs/*.log")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert tree_digest(repo) == before
+    time.sleep(0.5)
+    assert not list(tmp_path.glob(".repo.staging-*"))
+
+
+def test_failing_model_is_reported_and_the_others_build(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(
+        "import keras\n"
+        "def good():\n"
+        "    x = keras.Input((4,), name='x')\n"
+        "    return keras.Model(x, keras.layers.Dense(2, name='y')(x))\n"
+        "def broken():\n"
+        "    raise RuntimeError('the factory is broken on purpose')\n"
+    )
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [
+                    {
+                        "name": "good",
+                        "source": {"python": "models.py:good"},
+                        "target": "savedmodel",
+                        "versions": [1, 2],
+                    },
+                    {"name": "broken", "source": {"python": "models.py:broken"}, "target": "onnx"},
+                    {
+                        "name": "wrong_dtype",
+                        "source": {"python": "models.py:good"},
+                        "target": "onnx",
+                        "inputs": [{"name": "x", "dtype": "INT32", "dims": [5]}],
+                    },
+                ],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 1
+    repo = tmp_path / "repo"
+    data = manifest(repo)
+    assert set(data["models"]) == {"good"}
+    assert (repo / "good" / "1" / "model.savedmodel" / "saved_model.pb").is_file()
+    assert not (repo / "broken").exists()
+    assert "the factory is broken on purpose" in data["failed"]["broken"]["error"]
+    assert "broken on purpose" in (repo / ".repo_builder" / "logs" / "broken.log").read_text()
+    error = data["failed"]["wrong_dtype"]["error"]
+    assert "input 'x': spec dtype INT32, model dtype FP32" in error
+    assert "input 'x': dim 0 is 5 in the spec, 4 in the model (dims [4])" in error
+    assert "broken failed:" in done.stderr and "broken.log" in done.stderr
+    good = data["models"]["good"]
+    assert sorted(good["artifacts"]) == ["1/model.savedmodel", "2/model.savedmodel"]
+    assert (repo / "good" / "2" / "model.savedmodel" / "saved_model.pb").is_file()
+
+    # the model breaks later: the rebuild fails and the repository keeps its previous build
+    before = tree_digest(repo / "good")
+    models_py = tmp_path / "models.py"
+    models_py.write_text(
+        models_py.read_text().replace(
+            "    x = keras.Input", "    raise ValueError('now broken')\n    x = keras.Input", 1
+        )
+    )
+    again = run_build(spec, repo)
+    assert again.returncode == 1
+    data = manifest(repo)
+    assert data["models"]["good"] == good
+    assert "now broken" in data["failed"]["good"]["error"]
+    assert data["failed"]["good"]["kept"] == "the previous build of this model"
+    assert tree_digest(repo / "good") == before
+    assert "keeps the previous build" in again.stderr
+
+
+def test_other_sources_saved_model_and_keras_files(built_examples: BuiltExamples, tmp_path: Path) -> None:
+    """SavedModel folder (ours, and Keras 3's own tf.saved_model.save naming), .keras and .h5 files."""
+    script = (
+        "import sys, keras, tensorflow as tf\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import models\n"
+        "m = models.build_mlp()\n"
+        "m.save(sys.argv[2] + '/mlp.keras')\n"
+        "m.save(sys.argv[2] + '/mlp.h5')\n"
+        "tf.saved_model.save(m, sys.argv[2] + '/keras3_saved')\n"
+    )
+    subprocess.run(
+        [PYTHON, "-c", script, str(built_examples.spec.parent), str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    shutil.copytree(
+        built_examples.repository / "image_cnn_savedmodel" / "1" / "model.savedmodel", tmp_path / "cnn_saved"
+    )
+    (tmp_path / "fixed.py").write_text(
+        "import tensorflow as tf\n"
+        "class Fixed(tf.Module):\n"
+        "    @tf.function(input_signature=[tf.TensorSpec([3, 4], tf.float32, name='grid')])\n"
+        "    def __call__(self, grid):\n"
+        "        return {'row_sums': tf.reduce_sum(grid, axis=1), 'scaled': grid * 2.0}\n"
+        "def build():\n"
+        "    return Fixed()\n"
+    )
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [
+                    {"name": "no_batch", "source": {"python": "fixed.py:build"}, "target": "python"},
+                    {"name": "from_keras", "source": {"keras_file": "mlp.keras"}, "target": "onnx"},
+                    {"name": "from_h5", "source": {"keras_file": "mlp.h5"}, "target": "savedmodel"},
+                    {"name": "from_saved", "source": {"saved_model": "cnn_saved"}, "target": "python"},
+                    {
+                        "name": "keras3_named",
+                        "source": {"saved_model": "keras3_saved"},
+                        "target": "onnx",
+                        "inputs": [{"name": "features", "dtype": "FP32", "dims": [16]}],
+                        "outputs": [{"name": "probs", "dtype": "FP32", "dims": [4]}],
+                    },
+                    {
+                        "name": "keras3_saved",
+                        "source": {"saved_model": "keras3_saved"},
+                        "target": "onnx",
+                        "max_batch_size": 4,
+                    },
+                ],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = manifest(tmp_path / "repo")["models"]
+    assert [t["name"] for t in data["from_keras"]["inputs"]] == ["features"]
+    assert [t["name"] for t in data["from_h5"]["outputs"]] == ["probs"]
+    assert [t["name"] for t in data["from_saved"]["inputs"]] == ["image"]
+    assert [t["name"] for t in data["keras3_saved"]["inputs"]] == ["inputs"]
+    assert [t["name"] for t in data["keras3_saved"]["outputs"]] == ["output_0"]
+    assert data["keras3_named"]["renamed"] == {"inputs": "features", "output_0": "probs"}
+    assert data["no_batch"]["max_batch_size"] == 0
+    assert data["no_batch"]["inputs"] == [{"name": "grid", "dtype": "FP32", "dims": [3, 4]}]
+    assert data["no_batch"]["outputs"] == [
+        {"name": "row_sums", "dtype": "FP32", "dims": [3]},
+        {"name": "scaled", "dtype": "FP32", "dims": [3, 4]},
+    ]
+    assert np.load(tmp_path / "repo" / ".repo_builder" / "references" / "no_batch.npz")[
+        "input/grid"
+    ].shape == (3, 4)
+    assert "max_batch_size: 0" in (tmp_path / "repo" / "no_batch" / "config.pbtxt").read_text()
+    import onnx
+
+    named = onnx.load(str(tmp_path / "repo" / "keras3_named" / "1" / "model.onnx"))
+    assert [i.name for i in named.graph.input] == ["features"]
+    assert [o.name for o in named.graph.output] == ["probs"]
+    assert all(e["status"] == "built" and e["max_error"] < 1e-4 for e in data.values())
+
+
+def test_tftrt_target_fails_with_what_works_instead(tmp_path: Path) -> None:
+    """TF 2.21 has no TensorRT: the tftrt model fails with the capability message."""
+    from repo_builder.converters.savedmodel2tftrt import SavedModel2TFTRT
+
+    if SavedModel2TFTRT().available() is None:
+        pytest.skip("this TensorFlow has TF-TRT; the capability-missing path cannot happen here")
+    (tmp_path / "models.py").write_text(
+        "import keras\n"
+        "def good():\n"
+        "    x = keras.Input((4,), name='x')\n"
+        "    return keras.Model(x, keras.layers.Dense(2, name='y')(x))\n"
+    )
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [
+                    {
+                        "name": "trt",
+                        "source": {"python": "models.py:good"},
+                        "target": "tftrt",
+                        "precision": "fp16",
+                    },
+                ],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 1
+    error = manifest(tmp_path / "repo")["failed"]["trt"]["error"]
+    assert "TensorFlow <= 2.17" in error and "NGC TensorFlow container" in error
+    assert "savedmodel" in error and "onnx" in error and "python" in error
+
+
+def test_tensorrt_target_writes_onnx_and_recipe_without_tensorrt(tmp_path: Path) -> None:
+    from repo_builder.converters.onnx2plan import Onnx2Plan
+
+    if Onnx2Plan().available() is None:
+        pytest.skip("TensorRT is importable here: the plan is built instead of a recipe")
+    (tmp_path / "models.py").write_text(
+        "import keras\n"
+        "def text():\n"
+        "    x = keras.Input((None,), dtype='int32', name='ids')\n"
+        "    e = keras.layers.Embedding(50, 4)(x)\n"
+        "    return keras.Model(x, keras.layers.Dense(2, "
+        "name='y')(keras.layers.GlobalAveragePooling1D()(e)))\n"
+    )
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [
+                    {
+                        "name": "plan",
+                        "source": {"python": "models.py:text"},
+                        "target": "tensorrt",
+                        "precision": "fp16",
+                        "max_batch_size": 16,
+                        "tensorrt": {"shapes": {"ids": {"min": [1], "opt": [32], "max": [256]}}},
+                    },
+                ],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    repo = tmp_path / "repo"
+    entry = manifest(repo)["models"]["plan"]
+    assert entry["status"] == "recipe"
+    assert entry["recipe"] == ".repo_builder/tensorrt/plan/1/build_plan.sh"
+    assert entry["platform"] == "tensorrt_plan"
+    assert 'platform: "tensorrt_plan"' in (repo / "plan" / "config.pbtxt").read_text()
+    recipe = (repo / entry["recipe"]).read_text()
+    assert "--minShapes=ids:1x1 --optShapes=ids:8x32 --maxShapes=ids:16x256" in recipe.replace(" \\\n  ", " ")
+    assert (repo / ".repo_builder" / "tensorrt" / "plan" / "1" / "model.onnx").is_file()
+    assert "built at deployment" in done.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.tensorrt
+def test_tftrt_conversion_on_a_tensorrt_build(tmp_path: Path) -> None:
+    from repo_builder.converters.savedmodel2tftrt import SavedModel2TFTRT
+
+    problem = SavedModel2TFTRT().available()
+    if problem:
+        pytest.skip(f"no TF-TRT here: {problem[:160]}")
+    (tmp_path / "models.py").write_text(
+        "import keras\n"
+        "def mlp():\n"
+        "    x = keras.Input((16,), name='x')\n"
+        "    h = keras.layers.Dense(64, activation='relu')(x)\n"
+        "    return keras.Model(x, keras.layers.Dense(4, name='y')(h))\n"
+    )
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [
+                    {
+                        "name": "trt",
+                        "source": {"python": "models.py:mlp"},
+                        "target": "tftrt",
+                        "precision": "fp16",
+                    },
+                ],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "% of OPs Converted" in (tmp_path / "repo" / ".repo_builder" / "logs" / "trt.log").read_text()
+
+
+@pytest.mark.gpu
+@pytest.mark.tensorrt
+def test_tensorrt_plan_is_built_where_tensorrt_exists(tmp_path: Path) -> None:
+    from repo_builder.converters.onnx2plan import Onnx2Plan
+
+    problem = Onnx2Plan().available()
+    if problem:
+        pytest.skip(f"no TensorRT here: {problem[:160]}")
+    (tmp_path / "models.py").write_text(
+        "import keras\n"
+        "def mlp():\n"
+        "    x = keras.Input((16,), name='x')\n"
+        "    return keras.Model(x, keras.layers.Dense(4, name='y')(x))\n"
+    )
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [
+                    {
+                        "name": "plan",
+                        "source": {"python": "models.py:mlp"},
+                        "target": "tensorrt",
+                        "verify": False,
+                    },
+                ],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "repo" / "plan" / "1" / "model.plan").is_file()
+
+
+def test_legacy_tf_keras_factory_and_h5(tmp_path: Path) -> None:
+    """Legacy Keras 2 (tf_keras) models: from a factory, and an .h5 file saved by tf_keras."""
+    pytest.importorskip("tf_keras", reason="tf-keras (legacy Keras 2) is not installed here")
+    (tmp_path / "legacy.py").write_text(
+        "import tf_keras\n"
+        "def build():\n"
+        "    tf_keras.utils.set_random_seed(0)\n"
+        "    x = tf_keras.Input((5,), name='legacy_in')\n"
+        "    h = tf_keras.layers.Dense(8, activation='relu')(x)\n"
+        "    return tf_keras.Model(x, tf_keras.layers.Dense(3, name='legacy_out')(h))\n"
+    )
+    subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import legacy; "
+            "legacy.build().save(sys.argv[1] + '/legacy.h5')",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [
+                    {"name": "legacy_onnx", "source": {"python": "legacy.py:build"}, "target": "onnx"},
+                    {"name": "legacy_h5", "source": {"keras_file": "legacy.h5"}, "target": "savedmodel"},
+                ],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = manifest(tmp_path / "repo")["models"]
+    for name in ("legacy_onnx", "legacy_h5"):
+        assert [t["name"] for t in data[name]["inputs"]] == ["legacy_in"]
+        assert [t["name"] for t in data[name]["outputs"]] == ["legacy_out"]
+        assert data[name]["max_error"] < 1e-4

@@ -1,0 +1,125 @@
+"""`repo-builder inspect`: a model's tensors as spec YAML, read with the real TensorFlow."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repo_builder.errors import SpecError
+from repo_builder.inspect import inspect_command, inspect_yaml, read_signature, source_from_arg
+from repo_builder.spec import Source, Spec
+
+try:
+    from tests.integration.build_fixtures import EXAMPLES, BuiltExamples, built_examples
+except ImportError:
+    from build_fixtures import (  # type: ignore[import-not-found,no-redef]
+        EXAMPLES,
+        BuiltExamples,
+        built_examples,  # noqa: F401
+    )
+
+pytestmark = pytest.mark.tensorflow
+
+TWO_TOWER = """\
+# max_batch_size: 8 is the default for a model whose tensors all have a variable first dim
+- name: two_tower
+  source: {python: 'models.py:build_two_tower'}
+  target: onnx
+  max_batch_size: 8
+  inputs:
+  - name: user_features
+    dtype: FP32
+    dims: [8]
+  - name: item_features
+    dtype: FP32
+    dims: [12]
+  outputs:
+  - name: score
+    dtype: FP32
+    dims: [1]
+  - name: embedding
+    dtype: FP32
+    dims: [6]
+"""
+
+
+def test_inspect_python_factory_prints_spec_yaml() -> None:
+    assert inspect_yaml(Source(python="models.py:build_two_tower"), EXAMPLES) == TWO_TOWER
+
+
+def test_inspect_output_is_a_valid_spec() -> None:
+    text = inspect_yaml(Source(python="models.py:build_text"), EXAMPLES, name="text")
+    spec = Spec.model_validate({"models": yaml.safe_load(text)})
+    (m,) = spec.models
+    assert m.inputs is not None and (m.inputs[0].name, m.inputs[0].dtype, m.inputs[0].dims) == (
+        "token_ids",
+        "INT32",
+        [-1],
+    )
+
+
+def test_inspect_command_on_a_saved_model(
+    built_examples: BuiltExamples, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(built_examples.repository)
+    out = io.StringIO()
+
+    class Out:
+        def print(self, text: str, **_: object) -> None:
+            out.write(text)
+
+    assert inspect_command("image_cnn_savedmodel/1/model.savedmodel", name="cnn", console_out=Out()) == 0
+    doc = yaml.safe_load(out.getvalue())[0]
+    assert doc["inputs"] == [{"name": "image", "dtype": "FP32", "dims": [32, 32, 3]}]
+    assert doc["outputs"] == [{"name": "class_probs", "dtype": "FP32", "dims": [10]}]
+    assert doc["source"] == {"saved_model": "image_cnn_savedmodel/1/model.savedmodel"}
+
+
+def test_signature_is_read_without_loading(built_examples: BuiltExamples) -> None:
+    path = built_examples.repository / "image_cnn_savedmodel" / "1" / "model.savedmodel"
+    inputs, _ = read_signature(path, "serving_default")
+    assert [(t.name, t.dtype, t.shape) for t in inputs] == [("image", "FP32", (None, 32, 32, 3))]
+    with pytest.raises(SpecError) as e:
+        read_signature(path, "predict")
+    assert str(e.value) == (
+        f"{path}: signature 'predict' not found; the SavedModel has: serving_default. "
+        "Set `signature:` in the spec to one of them."
+    )
+
+
+def test_source_argument_kinds() -> None:
+    assert source_from_arg("m.keras").kind == "keras_file"
+    assert source_from_arg("old.h5").kind == "keras_file"
+    assert source_from_arg("models.py:build").kind == "python"
+    assert source_from_arg("pkg.models:build").kind == "python"
+    assert source_from_arg("exported/resnet").kind == "saved_model"
+
+
+def test_missing_factory_function_lists_what_exists() -> None:
+    with pytest.raises(SpecError, match=r"models.py has no function 'build_nothing'; it has: .*build_mlp"):
+        inspect_yaml(Source(python="models.py:build_nothing"), EXAMPLES)
+
+
+def test_legacy_tf_keras_model(tmp_path: Path) -> None:
+    """Legacy Keras 2 (tf_keras) models load through the same path (needs `pip install tf-keras`)."""
+    pytest.importorskip("tf_keras", reason="tf-keras (legacy Keras 2) is not installed here")
+    (tmp_path / "legacy.py").write_text(
+        "import tf_keras\n"
+        "def build():\n"
+        "    x = tf_keras.Input((5,), name='legacy_in')\n"
+        "    return tf_keras.Model(x, tf_keras.layers.Dense(3, name='legacy_out')(x))\n"
+    )
+    code = (
+        "from pathlib import Path; from repo_builder.inspect import inspect_yaml; from repo_builder.spec "
+        "import Source;"
+        f"print(inspect_yaml(Source(python='legacy.py:build'), Path({str(tmp_path)!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    doc = yaml.safe_load(out)[0]
+    assert doc["inputs"] == [{"name": "legacy_in", "dtype": "FP32", "dims": [5]}]
+    assert doc["outputs"] == [{"name": "legacy_out", "dtype": "FP32", "dims": [3]}]
