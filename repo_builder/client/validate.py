@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from repo_builder.client.configdiff import compare
 from repo_builder.client.connection import Connection, Protocol, strip_scheme, triton_datatype
 from repo_builder.client.expected import ExpectedModel, ExpectedRepository, read_repository
+from repo_builder.client.load import Target, check_sample, grpc_request, http_request, run_load
 from repo_builder.client.report import CheckResult, Report
 from repo_builder.errors import DeploymentError
 
@@ -74,6 +75,11 @@ class Validator:
         self.connect_grace = connect_grace
         self.concurrency = [c for c in concurrency if c > 0]
         self.perf_duration = perf_duration
+        #: seconds of load before each measured window (connections open, batches form)
+        self.perf_warmup = min(0.5, max(0.1, perf_duration / 4))
+        #: event loops generating the probe's load: 1 is a thread of this process (fastest on 2 cores,
+        #: see benchmarks/README.md section 5); more spawn worker processes sharing the connections
+        self.probe_processes = 1
         self.batching_requests = batching_requests
         self.skip = set(skip)
         self.served_configs = dict(served_configs)
@@ -478,29 +484,69 @@ class Validator:
             "max_queue_delay_microseconds in config.pbtxt."
         )
 
+    def probe_target(self, model: ExpectedModel) -> tuple[Target, list[str]]:
+        """The performance probe's request, encoded once: the golden check's request (reference inputs,
+        batch 1 when batching) for the model's default version; and the outputs it asks for."""
+        inputs, outputs = self.sample(model)
+        types = self.datatypes(model, inputs)
+        if self.protocol == "http":
+            payload = http_request(self.url, model.name, inputs, types, outputs)
+        else:
+            payload = grpc_request(model.name, inputs, types, outputs)
+        return Target(self.protocol, self.url, payload, self.timeout), outputs
+
     def check_performance(self, model: ExpectedModel) -> tuple[str, dict[str, Any]]:
         import numpy as np
 
+        assert self.conn is not None
         if not self.concurrency:
             raise _Skip("no concurrency levels requested")
+        conn = self.conn
+        target, outputs = self.probe_target(model)
         thresholds = model.thresholds
         levels = []
         problems = []
         for c in self.concurrency:
-            latencies, errors, elapsed = self._concurrent(model, c, duration=self.perf_duration)
-            ms = np.array(latencies) * 1000.0
-            level = {
+            load = run_load(
+                target,
+                c,
+                duration=self.perf_duration,
+                warmup=self.perf_warmup,
+                processes=self.probe_processes,
+                statistics=lambda: conn.statistics(model.name),
+            )
+            ms = np.array(load.latencies) * 1000.0
+            level: dict[str, Any] = {
                 "concurrency": c,
-                "requests": len(latencies),
-                "errors": len(errors),
+                "requests": len(load.latencies),
+                "errors": load.errors,
                 "p50_ms": float(np.percentile(ms, 50)) if ms.size else None,
                 "p95_ms": float(np.percentile(ms, 95)) if ms.size else None,
                 "p99_ms": float(np.percentile(ms, 99)) if ms.size else None,
-                "throughput": len(latencies) / elapsed if elapsed > 0 else 0.0,
+                "throughput": load.throughput,
+                "window_s": load.window_s,
+                "processes": load.processes,
             }
+            if load.stats is not None:
+                before, after, seconds = load.stats
+                inferences = after["inference_count"] - before["inference_count"]
+                executions = after["execution_count"] - before["execution_count"]
+                level["server"] = {
+                    "inference_count": inferences,
+                    "execution_count": executions,
+                    "window_s": seconds,
+                    "throughput": inferences / seconds if seconds > 0 else 0.0,
+                    "executions_per_s": executions / seconds if seconds > 0 else 0.0,
+                    "average_batch": inferences / executions if executions else None,
+                }
             levels.append(level)
-            if errors:
-                problems.append(f"concurrency {c}: {len(errors)} request(s) failed: {errors[0]}")
+            if load.errors or load.messages:
+                problems.append(
+                    f"concurrency {c}: {load.errors} request(s) failed: "
+                    + (load.messages[0] if load.messages else "no message")
+                )
+            if load.sample is not None and (wrong := check_sample(self.protocol, load.sample, outputs)):
+                problems.append(f"concurrency {c}: {wrong}")
             limit = thresholds.get("p99_latency_ms")
             p99 = level["p99_ms"]
             if limit is not None and p99 is not None and p99 > limit:
@@ -509,16 +555,32 @@ class Validator:
         minimum = thresholds.get("min_throughput")
         if minimum is not None and best < minimum:
             problems.append(f"best throughput {best:.1f} infer/s < min_throughput {minimum:g}")
-        summary = "; ".join(
-            f"c={lv['concurrency']}: p50/p95/p99 "
-            + ("/".join(f"{lv[k]:.1f}" for k in ("p50_ms", "p95_ms", "p99_ms")) if lv["requests"] else "-")
-            + f" ms, {lv['throughput']:.0f} infer/s"
-            for lv in levels
-        )
-        data = {"levels": levels, "thresholds": thresholds, "duration_s": self.perf_duration}
+        summary = "; ".join(_level_summary(lv) for lv in levels)
+        data = {
+            "levels": levels,
+            "thresholds": thresholds,
+            "duration_s": self.perf_duration,
+            "warmup_s": self.perf_warmup,
+            "request_bytes": len(target.payload),
+        }
         if problems:
             raise AssertionError("\n".join(problems) + "\n" + summary)
         return summary + ("" if thresholds else " (no thresholds in the manifest)"), data
+
+
+def _level_summary(level: Mapping[str, Any]) -> str:
+    """c=8: p50/p95/p99 1.1/2.3/4.0 ms, 5210 infer/s (server 5230 infer/s, average batch 3.1)"""
+    latency = (
+        "/".join(f"{level[k]:.1f}" for k in ("p50_ms", "p95_ms", "p99_ms")) if level["requests"] else "-"
+    )
+    text = f"c={level['concurrency']}: p50/p95/p99 {latency} ms, {level['throughput']:.0f} infer/s"
+    server = level.get("server")
+    if server:
+        batch = server["average_batch"]
+        text += f" (server {server['throughput']:.0f} infer/s" + (
+            f", average batch {batch:.1f})" if batch else ")"
+        )
+    return text
 
 
 def validate(

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from repo_builder.client import Report, validate
 from repo_builder.client.commands import validate_command
+from repo_builder.client.load import Target, grpc_request, http_request, run_load
 from repo_builder.server import EmbeddedServer, free_ports
 from repo_builder.server.commands import serve_command
 
@@ -82,6 +83,9 @@ def test_healthy_deployment_passes(
     levels = report.get("performance", "py_add").data["levels"]
     assert [lv["concurrency"] for lv in levels] == [1, 4]
     assert all(lv["requests"] > 0 and lv["errors"] == 0 and lv["p50_ms"] <= lv["p99_ms"] for lv in levels)
+    # the server's own count over the window, next to the client's
+    assert all(lv["server"]["inference_count"] > 0 and lv["server"]["execution_count"] > 0 for lv in levels)
+    assert all(lv["server"]["inference_count"] >= lv["server"]["execution_count"] for lv in levels)
 
     data = json.loads(report.to_json())
     assert data["ok"] is True and data["counts"]["fail"] == 0 and data["protocol"] == protocol
@@ -294,3 +298,32 @@ def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_pat
         and "trt_mlp: tensorrt_plan served as a python-backend preview" in out.getvalue()
     )
     assert len(ET.parse(tmp_path / "r.xml").getroot()) == 2
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_probe_counts_failed_requests(embedded_server: EmbeddedServer, protocol: str) -> None:
+    where = url(embedded_server, protocol)
+    inputs = {"x": np.ones((1, 4), np.float32)}
+    args = ("no_such_model", inputs, {"x": "FP32"}, ["y"])
+    payload = http_request(where, *args) if protocol == "http" else grpc_request(*args)
+    start = time.monotonic()
+    load = run_load(Target(protocol, where, payload, 5.0), 2, duration=0.3, warmup=0.1)  # type: ignore[arg-type]
+    assert time.monotonic() - start < 5
+    assert load.latencies == [] and load.throughput == 0.0 and load.errors > 0
+    assert "no_such_model" in load.messages[0]
+    assert load.messages[0].startswith("HTTP/1.1 4" if protocol == "http" else "gRPC ")
+
+
+def test_probe_times_out_a_silent_server() -> None:
+    import socket
+
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        where = f"127.0.0.1:{listener.getsockname()[1]}"
+        payload = http_request(where, "m", {"x": np.ones((1, 4), np.float32)}, {"x": "FP32"}, ["y"])
+        start = time.monotonic()
+        load = run_load(Target("http", where, payload, 0.5), 2, duration=0.3, warmup=0.1)
+        assert time.monotonic() - start < 5
+    assert load.latencies == [] and load.errors >= 2
+    assert load.messages[0] == "no response within 0.5 s"
