@@ -78,7 +78,7 @@ def add_single_instance_copy(repo: Path) -> str:
     config.instance_group.add(kind=ModelInstanceGroup.KIND_CPU, count=1)
     text = text_format.MessageToString(config)
     (repo / SINGLE / "config.pbtxt").write_text(text)
-    manifest_path = repo / ".repo_builder" / "manifest.json"
+    manifest_path = repo / "repo_builder_manifest.json"
     manifest = json.loads(manifest_path.read_text())
     entry = dict(manifest["models"][IMAGE], dynamic_batching=False)
     manifest["models"][SINGLE] = entry  # same reference inputs as image_cnn

@@ -17,7 +17,9 @@ import numpy as np
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("repository", type=Path)
     parser.add_argument("--url", default="localhost:8000")
     parser.add_argument("--protocol", choices=["http", "grpc"], default="http")
@@ -29,13 +31,13 @@ def main() -> int:
         import tritonclient.http as client_lib  # type: ignore[no-redef]
 
     client = client_lib.InferenceServerClient(args.url)
-    manifest = json.loads((args.repository / ".repo_builder" / "manifest.json").read_text())
+    manifest = json.loads((args.repository / "repo_builder_manifest.json").read_text())
     failures = 0
     for name, entry in sorted(manifest["models"].items()):
         reference = entry.get("reference")
         if not reference:
             continue
-        data = np.load(args.repository / ".repo_builder" / reference)
+        data = np.load(args.repository / reference)  # relative to the repository root
         inputs = []
         for key in data.files:
             if not key.startswith("input/"):
@@ -52,10 +54,13 @@ def main() -> int:
             expected = data[key][:2] if entry["max_batch_size"] > 0 else data[key]
             got = result.as_numpy(key.removeprefix("output/"))
             error = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
-            ok = error <= entry["tolerance"]["atol"] + entry["tolerance"]["rtol"] * float(np.max(np.abs(expected)))
+            tol = entry["tolerance"]
+            ok = error <= tol["atol"] + tol["rtol"] * float(np.max(np.abs(expected)))
             failures += not ok
-            print(f"{name:24s} {key.removeprefix('output/'):16s} shape={list(got.shape)} max|diff|={error:.2e} "
-                  f"{'ok' if ok else 'MISMATCH'}")
+            print(
+                f"{name:24s} {key.removeprefix('output/'):16s} shape={list(got.shape)} "
+                f"max|diff|={error:.2e} {'ok' if ok else 'MISMATCH'}"
+            )
     return 1 if failures else 0
 
 

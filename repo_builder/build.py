@@ -29,14 +29,13 @@ from repo_builder.platforms import PLATFORMS
 from repo_builder.repository import (
     MANIFEST_FORMAT,
     check_output,
+    failed_log_path,
     logs_path,
-    meta_dir,
     read_manifest,
-    references_path,
     settings_of,
     sha256_tree,
     staged,
-    tensorrt_dir,
+    work_dir,
     write_manifest,
     write_model_layout,
 )
@@ -139,13 +138,18 @@ def _link_tree(src: Path, dest: Path) -> None:
 
 
 def _carry(old: Path, stage: Path, model: ModelSpec) -> None:
+    """The previous build of a model: its whole folder, which holds everything repo-builder wrote for it
+    (config, versions with the TensorRT recipe files, reference.npz, build.log).
+
+    A model that failed now keeps its previous build but the log of this failure, which explains it.
+    """
+    log = logs_path(stage, model.name)
+    failure_log = log.read_bytes() if log.is_file() else None
+    shutil.rmtree(stage / model.name, ignore_errors=True)  # what a failed conversion left: its log
     _link_tree(old / model.name, stage / model.name)
-    for path_of in (lambda r: references_path(r, model.name), lambda r: logs_path(r, model.name)):
-        if path_of(old).exists():
-            _link_tree(path_of(old), path_of(stage))
-    for v in model.versions:
-        if tensorrt_dir(old, model.name, v).exists():
-            _link_tree(tensorrt_dir(old, model.name, v), tensorrt_dir(stage, model.name, v))
+    if failure_log is not None:
+        log.unlink(missing_ok=True)  # a hard link to the previous log: never write through it
+        log.write_bytes(failure_log)
 
 
 def _size(path: Path) -> int:
@@ -218,6 +222,8 @@ def build(
                 _carry(repo, stage, m)
                 r.status = "kept"
                 r.entry = dict(old_models[m.name])
+            elif r.status == "failed":
+                _park_failure(stage, m.name, r)
         for m in spec.models:
             if m.target == "ensemble":
                 results[m.name] = _ensemble(spec, m, stage)
@@ -241,7 +247,7 @@ def build(
             if r is None:
                 continue
             if r.status == "failed":
-                failed[m.name] = {"error": r.error, "log": f"logs/{m.name}.log"}
+                failed[m.name] = {"error": r.error, "log": failed_log_path(Path(), m.name).as_posix()}
                 continue
             entry = dict(r.entry)
             entry.pop("name", None)
@@ -259,11 +265,11 @@ def build(
             else:
                 failed[m.name] = {
                     "error": r.error,
-                    "log": f"logs/{m.name}.log",
+                    "log": logs_path(Path(), m.name).as_posix(),
                     "kept": "the previous build of this model",
                 }
             models[m.name] = entry
-        shutil.rmtree(meta_dir(stage) / "work", ignore_errors=True)
+        shutil.rmtree(work_dir(stage), ignore_errors=True)
         write_manifest(stage, manifest)
     for r in results.values():
         if r.log is not None:
@@ -272,6 +278,18 @@ def build(
             r.size = _size(repo / r.name)
     ordered = [results[m.name] for m in spec.models if m.name in results]
     return BuildResult(repo, ordered)
+
+
+def _park_failure(stage: Path, name: str, result: ModelResult) -> None:
+    """A model that failed with no previous build leaves no folder (Triton would refuse to start on a
+    model folder without config.pbtxt); its log moves to a top-level file."""
+    folder = stage / name
+    log = logs_path(stage, name)
+    parked = failed_log_path(stage, name)
+    if log.is_file():
+        shutil.move(str(log), parked)
+        result.log = parked
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ensemble(spec: Spec, m: ModelSpec, stage: Path) -> ModelResult:
@@ -424,11 +442,14 @@ def build_command(
     from rich.live import Live
     from rich.table import Table
 
+    from repo_builder.compose import check_compose_target, resolve_image_tag, write_compose
     from repo_builder.spec import load_spec
 
     err = console_err or Console(stderr=True, highlight=False)
     out = console_out or Console(highlight=False, soft_wrap=True)
     spec = load_spec(spec_path)
+    resolve_image_tag(spec)  # the release guard fails before any long conversion
+    check_compose_target(spec, output, force=force)
     state: dict[str, tuple[str, float]] = {}
     started: dict[str, float] = {}
     t0 = time.monotonic()
@@ -477,6 +498,8 @@ def build_command(
                 err.print(f"  log: {log}", markup=False)
             if r.status == "kept":
                 err.print("  the repository keeps the previous build of this model", markup=False)
+    for path in write_compose(spec, output, force=force):
+        out.print(f"wrote {path}")
     converted = result.converted
     total = time.monotonic() - t0
     if converted:

@@ -552,14 +552,7 @@ def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool =
     where = repo.parent
     files = render_compose(spec, repo)
     targets = {where / name: text for name, text in files.items()}
-    foreign = [p for p in targets if p.exists() and not _ours(p)]
-    if foreign and not force:
-        listed = ", ".join(str(p) for p in foreign)
-        raise RepoBuilderError(
-            f"{listed} exist{'s' if len(foreign) == 1 else ''} and {'was' if len(foreign) == 1 else 'were'} "
-            "not written by repo-builder; it would be replaced. Move it away, choose another output "
-            "with -o, or pass --force to replace it."
-        )
+    _refuse_foreign(list(targets), force)
     for path, text in targets.items():
         _atomic_write(path, text)
     for name in (DOCKERFILE, PROMETHEUS_CONFIG):
@@ -569,6 +562,23 @@ def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool =
             with contextlib.suppress(OSError):
                 stale.parent.rmdir()  # only when empty
     return list(targets)
+
+
+def check_compose_target(spec: Spec, output: str | Path | None = None, *, force: bool = False) -> None:
+    """Fail early (before a long build) when write_compose would refuse to replace a foreign file."""
+    repo = _normal(spec.repository_path(output))
+    _refuse_foreign([repo.parent / name for name in render_compose(spec, repo)], force)
+
+
+def _refuse_foreign(paths: list[Path], force: bool) -> None:
+    foreign = [p for p in paths if p.exists() and not _ours(p)]
+    if foreign and not force:
+        listed = ", ".join(str(p) for p in foreign)
+        raise RepoBuilderError(
+            f"{listed} exist{'s' if len(foreign) == 1 else ''} and {'was' if len(foreign) == 1 else 'were'} "
+            "not written by repo-builder; it would be replaced. Move it away, choose another output "
+            "with -o, or pass --force to replace it."
+        )
 
 
 # --------------------------------------------------------------------------------------------- CLI

@@ -20,29 +20,42 @@ from repo_builder.errors import RepoBuilderError, SpecError
 from repo_builder.platforms import PLATFORMS
 from repo_builder.spec import ModelSpec, Spec
 
-META = ".repo_builder"
+MANIFEST_NAME = "repo_builder_manifest.json"
 MANIFEST_FORMAT = 1
 
-
-def meta_dir(repo: Path) -> Path:
-    """Where repo-builder keeps what Triton must not load: manifest, references, recipes, logs."""
-    return repo / META
+# Everything repo-builder writes lives where the real tritonserver (2.51, measured) ignores it: the
+# manifest is a top-level FILE, the reference vectors and the log are files in the model folder next to
+# config.pbtxt, and the TensorRT recipe files sit in the version folder next to model.plan (backends load
+# only their default model file). Never a top-level folder: Triton tries to load every one, hidden ones
+# included, and exits; never a sub-folder of a model folder: Triton warns about each non-numeric one.
 
 
 def manifest_path(repo: Path) -> Path:
-    return meta_dir(repo) / "manifest.json"
+    return repo / MANIFEST_NAME
 
 
 def references_path(repo: Path, model: str) -> Path:
-    return meta_dir(repo) / "references" / f"{model}.npz"
+    return repo / model / "reference.npz"
 
 
 def logs_path(repo: Path, model: str) -> Path:
-    return meta_dir(repo) / "logs" / f"{model}.log"
+    return repo / model / "build.log"
+
+
+def failed_log_path(repo: Path, model: str) -> Path:
+    """Log of a model that failed with no previous build to keep: a top-level file, which Triton
+    ignores (a model folder holding only a log would make Triton refuse to start)."""
+    return repo / f"{model}.build.log"
 
 
 def tensorrt_dir(repo: Path, model: str, version: int) -> Path:
-    return meta_dir(repo) / "tensorrt" / model / str(version)
+    """The version folder: the ONNX a plan is built from, build_plan.sh and the caches sit by model.plan."""
+    return repo / model / str(version)
+
+
+def work_dir(stage: Path) -> Path:
+    """Build scratch, inside the staging folder only; removed before the swap."""
+    return stage / ".work"
 
 
 def model_dir(repo: Path, model: str) -> Path:
@@ -97,8 +110,12 @@ def sha256_tree(path: Path) -> str:
 # --------------------------------------------------------------------------------------------- atomic
 
 
+#: where releases before the layout change kept the manifest: such a repository is still ours to replace
+LEGACY_MANIFEST = (".repo_builder", "manifest.json")
+
+
 def _is_ours(repo: Path) -> bool:
-    return manifest_path(repo).is_file()
+    return manifest_path(repo).is_file() or repo.joinpath(*LEGACY_MANIFEST).is_file()
 
 
 def check_output(repo: Path, force: bool = False) -> None:
@@ -106,9 +123,10 @@ def check_output(repo: Path, force: bool = False) -> None:
     recover(repo)
     if repo.exists() and not repo.is_dir():
         raise RepoBuilderError(f"{repo} exists and is not a folder; choose another output with -o")
-    if repo.is_dir() and not _is_ours(repo) and any(p.name != "README.md" for p in repo.iterdir()) and not force:
+    foreign = any(p.name != "README.md" for p in repo.iterdir()) if repo.is_dir() else False
+    if foreign and not _is_ours(repo) and not force:
         raise RepoBuilderError(
-            f"{repo} is not empty and was not written by repo-builder (no {META}/manifest.json); "
+            f"{repo} is not empty and was not written by repo-builder (no {MANIFEST_NAME}); "
             "it would be replaced. Choose another output with -o, or pass --force to replace it."
         )
 
@@ -146,6 +164,7 @@ def staged(repo: Path) -> Iterator[Path]:
         for keep in ("README.md",):
             if (repo / keep).is_file() and not (stage / keep).exists():
                 shutil.copy2(repo / keep, stage / keep)
+    shutil.rmtree(work_dir(stage), ignore_errors=True)  # never in a finished repository
     old = repo.parent / f".{repo.name}.old"
     if repo.exists():
         repo.rename(old)
@@ -218,7 +237,8 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
         raise SpecError(
             f"{where}: render writes configs from the tensors the spec gives, and these models lack them:\n  "
             + "\n  ".join(missing)
-            + "\nList their inputs and outputs, or use `repo-builder build`, which reads them from the models."
+            + "\nList their inputs and outputs, or use `repo-builder build`, "
+            "which reads them from the models."
         )
     repo = spec.repository_path(output)
     check_output(repo, force)
@@ -249,24 +269,3 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
             },
         )
     return [Written(w.model, repo / w.model / "config.pbtxt") for w in written]
-
-
-# --------------------------------------------------------------------------------------------- serving
-
-
-def served_models(repo: Path) -> list[str]:
-    """The models a built repository serves (from its manifest), ensembles last."""
-    manifest = read_manifest(repo) or {}
-    models = manifest.get("models") or {}
-    return sorted(models, key=lambda n: (models[n].get("target") == "ensemble", n))
-
-
-def triton_load_args(repo: Path) -> list[str]:
-    """tritonserver arguments that load exactly the repository's models.
-
-    Triton tries to load every top-level folder of a repository, hidden ones included: with
-    `--model-control-mode=none` (or poll) it fails on `.repo_builder/` ("Poll failed for model directory
-    '.repo_builder'") and exits. Explicit control with each model named never touches it (checked against
-    tritonserver 2.51 in tests/integration/test_build_server.py).
-    """
-    return ["--model-control-mode=explicit", *(f"--load-model={name}" for name in served_models(repo))]

@@ -1,7 +1,7 @@
 """Child-process entry: converts, verifies and writes one model into the staging repository.
 
 Runs in a `spawn`ed process (TensorFlow and fork do not mix); one TensorFlow import per worker. Everything
-the conversion says goes to `.repo_builder/logs/<model>.log` in the staging repository, which starts with
+the conversion says goes to `<model>/build.log` in the staging repository, which starts with
 the command that reproduces it. Returns a JSON-able dict: the model's manifest entry, or its failure.
 """
 
@@ -38,6 +38,17 @@ def _place(src: Path, dest: Path, move: bool) -> None:
         shutil.copytree(src, dest)
     else:
         shutil.copy2(src, dest)
+
+
+def _clear_except(folder: Path, keep: Path) -> None:
+    """Remove everything in `folder` but the file `keep` (and the folder itself when nothing is kept)."""
+    if not folder.is_dir():
+        return
+    for item in folder.iterdir():
+        if item != keep:
+            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def final_repo(stage: Path) -> Path:
@@ -88,7 +99,7 @@ def convert_model(spec_path: str, name: str, stage: str, events: Any = None) -> 
     """Build one model into `stage`. Never raises: failures come back as {"status": "failed", ...}."""
     quiet_tensorflow()
     events = events if events is not None else _events
-    from repo_builder.repository import logs_path, meta_dir
+    from repo_builder.repository import logs_path, work_dir
 
     repo = Path(stage)
     log_path = logs_path(repo, name)
@@ -111,17 +122,17 @@ def convert_model(spec_path: str, name: str, stage: str, events: Any = None) -> 
 
         message = e.message if isinstance(e, RepoBuilderError) else f"{type(e).__name__}: {e}"
         log.error("FAILED: %s\n%s", message, traceback.format_exc())
-        shutil.rmtree(repo / name, ignore_errors=True)
+        _clear_except(repo / name, log_path)  # a failed model leaves only its log
         return {
             "name": name,
             "status": "failed",
             "error": message,
-            "log": str(log_path.relative_to(meta_dir(repo))),
+            "log": log_path.relative_to(repo).as_posix(),
             "seconds": round(time.monotonic() - started, 2),
         }
     finally:
         _restore(saved)
-        shutil.rmtree(meta_dir(repo) / "work" / name, ignore_errors=True)
+        shutil.rmtree(work_dir(repo) / name, ignore_errors=True)
         for h in log.handlers:
             h.close()
 
@@ -137,10 +148,10 @@ def _convert(spec_path: str, name: str, repo: Path, log: logging.Logger, step: A
     from repo_builder.platforms import PLATFORMS
     from repo_builder.render import render_config
     from repo_builder.repository import (
-        meta_dir,
         references_path,
         sha256_tree,
         version_dir,
+        work_dir,
         write_model_layout,
     )
     from repo_builder.spec import load_spec
@@ -172,7 +183,7 @@ def _convert(spec_path: str, name: str, repo: Path, log: logging.Logger, step: A
         problem = c.available()
         if problem and c.name != "onnx2plan":  # no TensorRT: onnx2plan writes the recipe instead
             raise MissingDependencyError(f"model {name}: {c.name}: {problem}")
-    work = meta_dir(repo) / "work" / name
+    work = work_dir(repo) / name
     work.mkdir(parents=True, exist_ok=True)
     ctx = Context(spec_dir=spec.base_dir, work=work, repo=repo, log=log, loaded=loaded)
     src: Path = spec.base_dir
@@ -258,7 +269,7 @@ def _convert(spec_path: str, name: str, repo: Path, log: logging.Logger, step: A
         "inputs": [{"name": t.name, "dtype": t.dtype, "dims": list(t.dims)} for t in resolved.inputs or []],
         "outputs": [{"name": t.name, "dtype": t.dtype, "dims": list(t.dims)} for t in resolved.outputs or []],
         "artifacts": artifacts,
-        "reference": f"references/{name}.npz" if verification else None,
+        "reference": references_path(Path(), name).as_posix() if verification else None,
         "tolerance": tol,
         "max_error": verification.max_error if verification else None,
         "errors": {k: {"max_abs": e.max_abs, "max_rel": e.max_rel} for k, e in verification.errors.items()}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repo_builder.errors import DeploymentError
-from repo_builder.repository import meta_dir
+from repo_builder.repository import manifest_path as repository_manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,7 +70,7 @@ class ExpectedRepository:
         rel = model.manifest.get("reference")
         if not rel:
             return None
-        path = meta_dir(self.path) / rel
+        path = self.path / rel  # manifest paths are relative to the repository root
         if not path.exists():
             raise DeploymentError(f"{model.name}: reference file {path} named by the manifest does not exist")
         with np.load(path, allow_pickle=False) as data:
@@ -103,7 +103,7 @@ def read_repository(repo: Path) -> ExpectedRepository:
         raise DeploymentError(f"model repository {repo} does not exist or is not a folder")
     manifest: dict[str, Any] | None = None
     manifest_error = None
-    manifest_path = meta_dir(repo) / "manifest.json"
+    manifest_path = repository_manifest(repo)
     if manifest_path.exists():
         try:
             manifest = json.loads(manifest_path.read_text())

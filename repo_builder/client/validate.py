@@ -329,7 +329,7 @@ class Validator:
 
         assert self.conn is not None
         if self.repo.manifest is None:
-            raise _Skip("no .repo_builder/manifest.json: no reference outputs to compare with")
+            raise _Skip("no repo_builder_manifest.json: no reference outputs to compare with")
         if not model.manifest.get("reference"):
             raise _Skip(
                 "the manifest has no reference for this model" + (" (ensemble)" if model.is_ensemble else "")

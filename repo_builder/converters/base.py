@@ -37,7 +37,7 @@ class Converted:
     format: str
     #: shown in the build summary (e.g. "plan is built at deployment")
     notes: list[str] = field(default_factory=list)
-    #: recorded in the manifest entry (e.g. {"recipe": ".repo_builder/tensorrt/m/1/build_plan.sh"})
+    #: recorded in the manifest entry (e.g. {"recipe": "m/1/build_plan.sh"})
     manifest: dict[str, Any] = field(default_factory=dict)
     #: "built", or "recipe" when a TensorRT plan is left to be built at deployment
     status: str = "built"

@@ -1,10 +1,11 @@
 """ONNX -> TensorRT plan with the TensorRT 10 Python API, or a trtexec recipe built at deployment.
 
-Plans are tied to the TensorRT version and GPU that build them, so a recipe is always written:
-`.repo_builder/tensorrt/<model>/<version>/{model.onnx, build_plan.sh}`, paths relative to the repository
-root (it works with the repository mounted at /models). Where TensorRT is importable the plan is also built
-here: explicit batch, one optimization profile (min/opt/max from max_batch_size and the dynamic dims),
-FP16 or calibrated INT8, a workspace limit and a timing cache.
+Plans are tied to the TensorRT version and GPU that build them, so a recipe is always written next to
+where model.plan goes: `<model>/<version>/{model.onnx, build_plan.sh}` (the tensorrt backend loads only
+model.plan), paths relative to the repository root (it works with the repository mounted at /models).
+Where TensorRT is importable the plan is also built here: explicit batch, one optimization profile
+(min/opt/max from max_batch_size and the dynamic dims), FP16 or calibrated INT8, a workspace limit and a
+timing cache.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _shapes_arg(shapes: dict[str, tuple[Shape, Shape, Shape]], which: int) -> st
 def trtexec_args(model: ModelSpec, version: int, calibration_cache: bool = False) -> list[str]:
     """The trtexec command (paths relative to the repository root)."""
     settings = model.tensorrt or TensorRTBuild()
-    base = f".repo_builder/tensorrt/{model.name}/{version}"
+    base = f"{model.name}/{version}"
     shapes = profile_shapes(model)
     args = ["trtexec", f"--onnx={base}/model.onnx", f"--saveEngine={model.name}/{version}/model.plan"]
     if shapes:
@@ -91,7 +92,7 @@ def recipe_script(model: ModelSpec, version: int, calibration_cache: bool = Fals
         "# Paths are relative to the repository root; the script changes to it first.\n"
         f"{int8_note}"
         "set -eu\n"
-        'cd "$(dirname "$0")/../../../.."\n' + " \\\n  ".join(shlex.quote(a) for a in args) + "\n"
+        'cd "$(dirname "$0")/../.."\n' + " \\\n  ".join(shlex.quote(a) for a in args) + "\n"
     )
 
 
@@ -114,7 +115,7 @@ def capability_message(error: str | None) -> str | None:
     return (
         f"TensorRT's Python API is not usable here ({error}); the plan is built at deployment on the "
         "target GPU "
-        "with trtexec from the recipe in .repo_builder/tensorrt/ (install TensorRT 10 with "
+        "with trtexec from the recipe <model>/<version>/build_plan.sh (install TensorRT 10 with "
         "`pip install 'repo-builder[tensorrt]'` on a GPU host to build it now)"
     )
 

@@ -1,8 +1,8 @@
 """The repository the embedded server serves: a temporary copy of the user's, with a CPU preview.
 
-The user's repository is never modified. Model folders are linked into a temporary directory,
-`.repo_builder/` (and any other hidden entry) is left out because Triton does NOT ignore hidden
-folders (it tries to load `.repo_builder` as a model and, by default, exits), and models whose
+The user's repository is never modified. Model folders are linked into a temporary directory;
+hidden entries are left out because Triton does NOT ignore hidden folders (it tries to load one as a
+model and, by default, exits), top-level files (repo_builder_manifest.json) are not linked, and models whose
 backend the embedded server lacks (TensorFlow, ONNX Runtime, TensorRT) are rewritten as
 python-backend models with the same name, tensors, batching and instance counts, executed on the
 same artifact by `preview_model.py`.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repo_builder.errors import DeploymentError
-from repo_builder.repository import meta_dir
+from repo_builder.repository import tensorrt_dir
 
 if TYPE_CHECKING:
     from tritonclient.grpc.model_config_pb2 import ModelConfig
@@ -94,7 +94,7 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
     problems: list[str] = []
     for version in _versions(model_dir):
         if is_plan:
-            artifact = meta_dir(repo) / "tensorrt" / name / str(version) / "model.onnx"
+            artifact = tensorrt_dir(repo, name, version) / "model.onnx"
         else:
             artifact = model_dir / str(version) / (config.default_model_filename or default_file)
         if not artifact.exists():

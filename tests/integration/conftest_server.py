@@ -1,14 +1,14 @@
 """Fixtures for the embedded server and validator tests: a small real repository, one server per session.
 
 Import the fixtures by name (tests/conftest.py may also import this module). The repository is
-written by hand here (configs, manifest.json, references/*.npz computed locally with numpy,
+written by hand here (configs, repo_builder_manifest.json, <model>/reference.npz computed locally with numpy,
 onnxruntime and TensorFlow) so these tests do not depend on the build command.
 
 Models:
   py_add    python backend, y = 2x + 1, max_batch_size 8, dynamic batching, 2 CPU instances
   onnx_mlp  onnxruntime_onnx (previewed), softmax(xW + b), KIND_GPU x2 -> KIND_CPU, TensorRT accelerator
   tf_scale  tensorflow_savedmodel (previewed), {y: 3x, total: sum(x)}, max_batch_size 4 (needs TensorFlow)
-  trt_mlp   tensorrt_plan (previewed through .repo_builder/tensorrt/trt_mlp/1/model.onnx), no plan yet
+  trt_mlp   tensorrt_plan (previewed through trt_mlp/1/model.onnx, the ONNX of the recipe), no plan yet
   ens       ensemble: py_add twice, no reference of its own
 """
 
@@ -172,7 +172,7 @@ def manifest_entry(name: str, config: str, **extra: Any) -> dict[str, Any]:
         "dynamic_batching": cfg.HasField("dynamic_batching"),
         "inputs": tensors(cfg.input),
         "outputs": tensors(cfg.output),
-        "reference": f"references/{name}.npz",
+        "reference": f"{name}/reference.npz",
         "tolerance": {"atol": 1e-5, "rtol": 1e-4},
         "validation": {"p99_latency_ms": None, "min_throughput": None},
         "status": "built",
@@ -184,15 +184,12 @@ def manifest_entry(name: str, config: str, **extra: Any) -> dict[str, Any]:
 def make_repository(root: Path, with_tensorflow: bool = HAS_TF) -> Path:
     """Write the test repository under `root` and return it."""
     rng = np.random.default_rng(0)
-    meta = root / ".repo_builder"
-    (meta / "references").mkdir(parents=True)
-    (meta / "logs").mkdir()
-    (meta / "logs" / "onnx_mlp.log").write_text("conversion log\n")
     models: dict[str, dict[str, Any]] = {}
     names = [n for n in CONFIGS if with_tensorflow or n != "tf_scale"]
     for name in names:
         (root / name / "1").mkdir(parents=True)
         (root / name / "config.pbtxt").write_text(textwrap.dedent(CONFIGS[name]).lstrip())
+    (root / "onnx_mlp" / "build.log").write_text("conversion log\n")
     refs: dict[str, dict[str, np.ndarray]] = {}
 
     (root / "py_add" / "1" / "model.py").write_text(PY_ADD_MODEL)
@@ -206,7 +203,7 @@ def make_repository(root: Path, with_tensorflow: bool = HAS_TF) -> Path:
         "output/probs": run_onnx(root / "onnx_mlp" / "1" / "model.onnx", x),
     }
 
-    trt_onnx = meta / "tensorrt" / "trt_mlp" / "1" / "model.onnx"
+    trt_onnx = root / "trt_mlp" / "1" / "model.onnx"  # the recipe's ONNX, next to where model.plan goes
     make_onnx_mlp(trt_onnx, seed=2)
     (trt_onnx.parent / "build_plan.sh").write_text("trtexec --onnx=model.onnx --saveEngine=model.plan\n")
     x = rng.normal(size=(8, 16)).astype(np.float32)
@@ -229,7 +226,7 @@ def make_repository(root: Path, with_tensorflow: bool = HAS_TF) -> Path:
             del entry["reference"]
             models[name] = entry
             continue
-        np.savez(meta / "references" / f"{name}.npz", **refs[name])
+        np.savez(root / name / "reference.npz", **refs[name])
         models[name] = manifest_entry(name, CONFIGS[name], status="recipe" if name == "trt_mlp" else "built")
     manifest = {
         "format": 1,
@@ -237,7 +234,7 @@ def make_repository(root: Path, with_tensorflow: bool = HAS_TF) -> Path:
         "triton": {"image_tag": "25.02", "http_port": 8000, "grpc_port": 8001, "metrics_port": 8002},
         "models": models,
     }
-    (meta / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (root / "repo_builder_manifest.json").write_text(json.dumps(manifest, indent=2))
     return root
 
 
@@ -245,11 +242,12 @@ def copy_for_validation(repo: Path, dest: Path) -> Path:
     """What the validator reads of `repo` (configs, manifest, references), to break on purpose."""
     for config in repo.glob("*/config.pbtxt"):
         (dest / config.parent.name).mkdir(parents=True)
-        shutil.copy(config, dest / config.parent.name / "config.pbtxt")
-        for version in config.parent.iterdir():
-            if version.is_dir():
-                (dest / config.parent.name / version.name).mkdir()
-    shutil.copytree(repo / ".repo_builder", dest / ".repo_builder", ignore=shutil.ignore_patterns("tensorrt"))
+        for item in config.parent.iterdir():
+            if item.is_dir():
+                (dest / config.parent.name / item.name).mkdir()
+            elif item.name in ("config.pbtxt", "reference.npz", "build.log"):
+                shutil.copy(item, dest / config.parent.name / item.name)
+    shutil.copy(repo / "repo_builder_manifest.json", dest / "repo_builder_manifest.json")
     return dest
 
 

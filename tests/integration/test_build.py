@@ -49,7 +49,7 @@ EXPECTED = {
 
 
 def manifest(repo: Path) -> dict:
-    return json.loads((repo / ".repo_builder" / "manifest.json").read_text())
+    return json.loads((repo / "repo_builder_manifest.json").read_text())
 
 
 def tree_digest(repo: Path) -> dict[str, str]:
@@ -69,15 +69,20 @@ def test_every_example_is_built_and_verified(built_examples: BuiltExamples) -> N
         assert entry["max_error"] is not None and entry["max_error"] <= entry["tolerance"]["atol"]
         for rel, digest in entry["artifacts"].items():
             assert sha256_tree(repo / name / rel) == digest
-        refs = np.load(repo / ".repo_builder" / entry["reference"])
+        assert entry["reference"] == f"{name}/reference.npz"  # relative to the repository root
+        refs = np.load(repo / entry["reference"])
         mbs = entry["max_batch_size"]
         for kind in ("inputs", "outputs"):
             for t in entry[kind]:
                 array = refs[f"{kind[:-1]}/{t['name']}"]
                 assert array.shape[0] == max(1, mbs)
                 assert len(array.shape) == len(t["dims"]) + 1
-        assert (repo / ".repo_builder" / "logs" / f"{name}.log").read_text().count("reproduce with:") == 1
+        assert (repo / name / "build.log").read_text().count("reproduce with:") == 1
     assert data["models"]["tabular_pipeline"]["status"] == "built"
+    # nothing Triton would try to load as a model: no top-level folder but the models', no scratch
+    assert {p.name for p in repo.iterdir() if p.is_dir()} == set(data["models"])
+    assert {p.name for p in repo.iterdir() if p.is_file()} <= {"repo_builder_manifest.json", "README.md"}
+    assert not (repo / ".work").exists()
     assert (repo / "tabular_pipeline" / "1").is_dir()
     assert "converted 7 model(s)" in built_examples.output
 
@@ -162,7 +167,7 @@ def test_killed_build_leaves_the_previous_repository_intact(
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # wait until conversions are writing into the staging folder
-            logs = list(tmp_path.glob(".repo.staging-*/.repo_builder/logs/*.log"))
+            logs = list(tmp_path.glob(".repo.staging-*/*/build.log"))
             if logs and any("step: tensorflow2savedmodel" in p.read_text(errors="replace") for p in logs):
                 break
             assert proc.poll() is None, "the build ended before it could be killed"
@@ -180,8 +185,8 @@ def test_killed_build_leaves_the_previous_repository_intact(
     assert not list(tmp_path.glob(".repo.staging-*"))
     after = tree_digest(repo)
     (
-        after.pop(".repo_builder/manifest.json"),
-        before.pop(".repo_builder/manifest.json"),
+        after.pop("repo_builder_manifest.json"),
+        before.pop("repo_builder_manifest.json"),
     )  # names the new spec path
     assert after == before
 
@@ -203,7 +208,7 @@ def test_interrupted_build_with_sigterm_removes_its_staging_folder(
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".repo.staging-*/.repo_builder/logs/*.log")) and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".repo.staging-*/*/build.log")) and time.monotonic() < deadline:
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
@@ -251,13 +256,16 @@ def test_failing_model_is_reported_and_the_others_build(tmp_path: Path) -> None:
     data = manifest(repo)
     assert set(data["models"]) == {"good"}
     assert (repo / "good" / "1" / "model.savedmodel" / "saved_model.pb").is_file()
+    # no folder (Triton refuses to start on a model folder without config.pbtxt); the log is a top-level file
     assert not (repo / "broken").exists()
+    assert data["failed"]["broken"]["log"] == "broken.build.log"
     assert "the factory is broken on purpose" in data["failed"]["broken"]["error"]
-    assert "broken on purpose" in (repo / ".repo_builder" / "logs" / "broken.log").read_text()
+    assert "broken on purpose" in (repo / "broken.build.log").read_text()
     error = data["failed"]["wrong_dtype"]["error"]
     assert "input 'x': spec dtype INT32, model dtype FP32" in error
     assert "input 'x': dim 0 is 5 in the spec, 4 in the model (dims [4])" in error
-    assert "broken failed:" in done.stderr and "broken.log" in done.stderr
+    flat = done.stderr.replace("\n", "")  # the console wraps long paths
+    assert "broken failed:" in flat and "/repo/broken.build.log" in flat
     good = data["models"]["good"]
     assert sorted(good["artifacts"]) == ["1/model.savedmodel", "2/model.savedmodel"]
     assert (repo / "good" / "2" / "model.savedmodel" / "saved_model.pb").is_file()
@@ -276,7 +284,10 @@ def test_failing_model_is_reported_and_the_others_build(tmp_path: Path) -> None:
     assert data["models"]["good"] == good
     assert "now broken" in data["failed"]["good"]["error"]
     assert data["failed"]["good"]["kept"] == "the previous build of this model"
-    assert tree_digest(repo / "good") == before
+    after = tree_digest(repo / "good")
+    assert after.pop("build.log") != before.pop("build.log")  # the log of this failure replaces the old
+    assert after == before
+    assert "now broken" in (repo / "good" / "build.log").read_text()
     assert "keeps the previous build" in again.stderr
 
 
@@ -350,7 +361,7 @@ def test_other_sources_saved_model_and_keras_files(built_examples: BuiltExamples
         {"name": "row_sums", "dtype": "FP32", "dims": [3]},
         {"name": "scaled", "dtype": "FP32", "dims": [3, 4]},
     ]
-    assert np.load(tmp_path / "repo" / ".repo_builder" / "references" / "no_batch.npz")[
+    assert np.load(tmp_path / "repo" / "no_batch" / "reference.npz")[
         "input/grid"
     ].shape == (3, 4)
     assert "max_batch_size: 0" in (tmp_path / "repo" / "no_batch" / "config.pbtxt").read_text()
@@ -433,12 +444,13 @@ def test_tensorrt_target_writes_onnx_and_recipe_without_tensorrt(tmp_path: Path)
     repo = tmp_path / "repo"
     entry = manifest(repo)["models"]["plan"]
     assert entry["status"] == "recipe"
-    assert entry["recipe"] == ".repo_builder/tensorrt/plan/1/build_plan.sh"
+    assert entry["recipe"] == "plan/1/build_plan.sh"
     assert entry["platform"] == "tensorrt_plan"
     assert 'platform: "tensorrt_plan"' in (repo / "plan" / "config.pbtxt").read_text()
     recipe = (repo / entry["recipe"]).read_text()
     assert "--minShapes=ids:1x1 --optShapes=ids:8x32 --maxShapes=ids:16x256" in recipe.replace(" \\\n  ", " ")
-    assert (repo / ".repo_builder" / "tensorrt" / "plan" / "1" / "model.onnx").is_file()
+    assert (repo / "plan" / "1" / "model.onnx").is_file()  # next to where model.plan goes
+    assert not (repo / "plan" / "1" / "model.plan").exists()
     assert "built at deployment" in done.stdout
 
 
@@ -475,7 +487,7 @@ def test_tftrt_conversion_on_a_tensorrt_build(tmp_path: Path) -> None:
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "% of OPs Converted" in (tmp_path / "repo" / ".repo_builder" / "logs" / "trt.log").read_text()
+    assert "% of OPs Converted" in (tmp_path / "repo" / "trt" / "build.log").read_text()
 
 
 @pytest.mark.gpu

@@ -1,17 +1,17 @@
 """The built python-backend models in the real tritonserver (from the nvidia-pytriton wheel).
 
-Served straight from the built repository (no preview rewriting): the generated model.py files load and
-answer with the stored reference outputs, batching included. Also pins down a fact about the layout:
-Triton tries to load every top-level folder, `.repo_builder/` included, so a server started with
-`--model-control-mode=none` on the repository fails; with explicit control and the manifest's models
-listed, `.repo_builder/` is never loaded.
+Served straight from a built repository (no preview rewriting, no copy), the way docker-compose serves it:
+default `--model-control-mode=none`, `--disable-auto-complete-config`, `--strict-readiness=true`. The
+repository is built from a spec with only the python-target models, which the embedded server runs
+natively (it has no TensorFlow or ONNX Runtime backend). The generated model.py files load and answer with
+the stored reference outputs, batching included, and what repo-builder adds (repo_builder_manifest.json,
+<model>/reference.npz, <model>/build.log) does not disturb the server.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 
 try:
-    from tests.integration.build_fixtures import BuiltExamples, built_examples
+    from tests.integration.build_fixtures import copy_examples, run_build
 except ImportError:
-    from build_fixtures import BuiltExamples, built_examples  # type: ignore[import-not-found,no-redef]  # noqa: F401
+    from build_fixtures import copy_examples, run_build  # type: ignore[import-not-found,no-redef]
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.server, pytest.mark.slow]
 
@@ -103,11 +103,30 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def served(built_examples: BuiltExamples, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def python_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/models.yaml reduced to its python-target models, built with `repo-builder build -o`."""
+    import yaml
+
     pytest.importorskip("pytriton", reason="the embedded tritonserver comes with nvidia-pytriton")
+    base = tmp_path_factory.mktemp("python_models")
+    spec = copy_examples(base / "examples")
+    data = yaml.safe_load(spec.read_text())
+    data["models"] = [m for m in data["models"] if m["name"] in PYTHON_MODELS]
+    assert sorted(m["name"] for m in data["models"]) == sorted(PYTHON_MODELS)
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    repo = base / "model_repository"
+    done = run_build(spec, repo)
+    if done.returncode != 0:
+        pytest.fail(f"building the python models failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def served(python_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("triton")
-    args = ["--model-control-mode=explicit", *[f"--load-model={m}" for m in PYTHON_MODELS]]
-    server = Server(built_examples.repository, work, args)
+    # as the compose file starts it (besides --disable-auto-complete-config, which Server always passes)
+    args = ["--model-control-mode=none", "--strict-readiness=true"]
+    server = Server(python_repository, work, args)
     try:
         if not server.wait_ready():
             pytest.fail(
@@ -118,16 +137,14 @@ def served(built_examples: BuiltExamples, tmp_path_factory: pytest.TempPathFacto
         server.stop()
 
 
-def test_python_models_answer_with_the_reference_outputs(
-    served: Server, built_examples: BuiltExamples
-) -> None:
+def test_python_models_answer_with_the_reference_outputs(served: Server, python_repository: Path) -> None:
     import tritonclient.http as http
 
     client = http.InferenceServerClient(f"127.0.0.1:{served.http}")
-    manifest = json.loads((built_examples.repository / ".repo_builder" / "manifest.json").read_text())
+    manifest = json.loads((python_repository / "repo_builder_manifest.json").read_text())
     for name in PYTHON_MODELS:
         entry = manifest["models"][name]
-        ref = np.load(built_examples.repository / ".repo_builder" / entry["reference"])
+        ref = np.load(python_repository / entry["reference"])
         tol = entry["tolerance"]
         for batch in (1, 3, entry["max_batch_size"]):
             inputs = []
@@ -146,10 +163,10 @@ def test_python_models_answer_with_the_reference_outputs(
                 )
 
 
-def test_concurrent_requests_are_batched(served: Server, built_examples: BuiltExamples) -> None:
+def test_concurrent_requests_are_batched(served: Server, python_repository: Path) -> None:
     import tritonclient.http as http
 
-    ref = np.load(built_examples.repository / ".repo_builder" / "references" / "image_cnn_python.npz")
+    ref = np.load(python_repository / "image_cnn_python" / "reference.npz")
     x, y = ref["input/image"], ref["output/class_probs"]
 
     def one(i: int) -> float:
@@ -167,31 +184,24 @@ def test_concurrent_requests_are_batched(served: Server, built_examples: BuiltEx
     assert int(stats["inference_count"]) >= 48
 
 
-def test_meta_folder_is_not_loaded_with_explicit_control(served: Server) -> None:
+def test_built_repository_is_served_whole_with_default_model_control(
+    served: Server, python_repository: Path
+) -> None:
+    """Everything repo-builder writes is where Triton does not look: the server loaded every model of the
+    repository (it would have exited on any folder it could not load, and --strict-readiness holds
+    readiness until all are ready) and lists nothing else."""
+    assert (python_repository / "repo_builder_manifest.json").is_file()
+    for name in PYTHON_MODELS:
+        assert (python_repository / name / "reference.npz").is_file()
+        assert (python_repository / name / "build.log").is_file()
     with urllib.request.urlopen(
         urllib.request.Request(
             f"http://127.0.0.1:{served.http}/v2/repository/index", method="POST", data=b"{}"
         )
     ) as r:
         index = {m["name"]: m for m in json.loads(r.read())}
+    assert sorted(index) == sorted(PYTHON_MODELS)
     assert all(index[m].get("state") == "READY" for m in PYTHON_MODELS)
-    assert index[".repo_builder"].get("state") in (None, "")  # listed as a folder, never loaded
-
-
-def test_triton_tries_to_load_the_meta_folder_in_mode_none(
-    built_examples: BuiltExamples, tmp_path: Path
-) -> None:
-    """Pins down the real server's behaviour that forces explicit model control (see the module docstring)."""
-    pytest.importorskip("pytriton", reason="the embedded tritonserver comes with nvidia-pytriton")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    shutil.copytree(built_examples.repository / "image_cnn_python", repo / "image_cnn_python")
-    shutil.copytree(built_examples.repository / ".repo_builder", repo / ".repo_builder")
-    server = Server(repo, tmp_path, ["--model-control-mode=none"])
-    try:
-        server.wait_ready(timeout=60)
-        server.proc.wait(timeout=60)
-    finally:
-        server.stop()
-    log = server.log.read_text(errors="replace")
-    assert "Poll failed for model directory '.repo_builder'" in log
+    log = served.log.read_text(errors="replace")
+    assert "fails to convert to integral number" not in log  # no sub-folder in a model folder
+    assert served.proc.poll() is None

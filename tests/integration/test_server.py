@@ -49,7 +49,9 @@ def shm_regions(prefix: str) -> list[str]:
 
 
 def test_triton_does_not_ignore_hidden_repo_builder_folder(tmp_path: Path) -> None:
-    """Why the embedded server serves a copy: the real server tries to load `.repo_builder` as a model."""
+    """Why repo-builder writes no top-level folder (its manifest is a top-level file, its references and
+    logs sit in the model folders): the real server tries to load every top-level folder, hidden ones
+    included, as a model. A metadata folder `.repo_builder/` (the layout before) made it exit."""
     repo = py_add_repository(tmp_path / "repo")
     (repo / ".repo_builder" / "references").mkdir(parents=True)
     (repo / ".repo_builder" / "manifest.json").write_text("{}")
@@ -89,7 +91,8 @@ def test_serves_repository_with_preview(embedded_server: EmbeddedServer, model_r
 
     served = embedded_server.served
     assert served is not None
-    assert served.left_out == [".repo_builder"]
+    assert served.left_out == []  # hidden entries would be; the manifest is a file, never linked
+    assert not (served.path / "repo_builder_manifest.json").exists()
     assert sorted(served.passed_through) == ["ens", "py_add"]
     previews = {p.name: p for p in embedded_server.previews}
     expected = {"onnx_mlp": ("onnxruntime_onnx", "onnxruntime"), "trt_mlp": ("tensorrt_plan", "onnxruntime")}
@@ -97,7 +100,7 @@ def test_serves_repository_with_preview(embedded_server: EmbeddedServer, model_r
         expected["tf_scale"] = ("tensorflow_savedmodel", "tensorflow")
     assert {n: (p.original, p.runtime) for n, p in previews.items()} == expected
     assert previews["trt_mlp"].artifacts == {
-        1: (model_repository / ".repo_builder" / "tensorrt" / "trt_mlp" / "1" / "model.onnx").resolve()
+        1: (model_repository / "trt_mlp" / "1" / "model.onnx").resolve()
     }
     assert "instance_group[0].kind KIND_GPU -> KIND_CPU (no GPU)" in previews["onnx_mlp"].changes
     # the user's repository is untouched
@@ -183,7 +186,7 @@ def test_preview_of_a_plan_needs_its_onnx(tmp_path: Path) -> None:
     (repo / "trt_mlp" / "config.pbtxt").write_text(textwrap.dedent(CONFIGS["trt_mlp"]))
     with pytest.raises(DeploymentError) as info:
         prepare_repository(repo, tmp_path / "served")
-    onnx = repo.resolve() / ".repo_builder" / "tensorrt" / "trt_mlp" / "1" / "model.onnx"
+    onnx = repo.resolve() / "trt_mlp" / "1" / "model.onnx"
     assert info.value.message == (
         "cannot preview these models on the embedded server:\n"
         f"  trt_mlp version 1: the ONNX the plan is built from is missing: {onnx}\n"

@@ -103,7 +103,7 @@ def test_wrong_reference_output_fails_golden(
     protocol: str,
 ) -> None:
     repo = copy_for_validation(model_repository, tmp_path / "repo")
-    npz = repo / ".repo_builder" / "references" / "py_add.npz"
+    npz = repo / "py_add" / "reference.npz"
     ref = dict(np.load(npz))
     ref["output/y"][0, 2] += 0.5
     np.savez(npz, **ref)
@@ -168,7 +168,7 @@ def test_missing_and_unexpected_models_fail(
     protocol: str,
 ) -> None:
     repo = copy_for_validation(model_repository, tmp_path / "repo")
-    manifest_path = repo / ".repo_builder" / "manifest.json"
+    manifest_path = repo / "repo_builder_manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["models"]["ghost"] = dict(manifest["models"]["py_add"], reference=None)
     del manifest["models"]["ens"]
@@ -211,7 +211,7 @@ def test_manifest_thresholds_fail_performance(
     embedded_server: EmbeddedServer, model_repository: Path, served_configs: dict[str, Any], tmp_path: Path
 ) -> None:
     repo = copy_for_validation(model_repository, tmp_path / "repo")
-    manifest_path = repo / ".repo_builder" / "manifest.json"
+    manifest_path = repo / "repo_builder_manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["models"]["py_add"]["validation"] = {"p99_latency_ms": 1e-6, "min_throughput": 1e12}
     manifest_path.write_text(json.dumps(manifest))
@@ -271,9 +271,9 @@ def test_validate_command_exit_codes_and_files(
 def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("py_add", "ens", "trt_mlp", ".repo_builder"):
+    for name in ("py_add", "ens", "trt_mlp", "repo_builder_manifest.json"):
         (repo / name).symlink_to(model_repository / name)
-    manifest = json.loads((model_repository / ".repo_builder" / "manifest.json").read_text())
+    manifest = json.loads((model_repository / "repo_builder_manifest.json").read_text())
     out = io.StringIO()
     code = serve_command(
         repo,

@@ -414,8 +414,8 @@ def test_engine_builder_runs_before_triton(monkeypatch: pytest.MonkeyPatch) -> N
         "engine-builder": {"condition": "service_completed_successfully"}
     }
     script = builder["command"][-1]
-    assert ".repo_builder/tensorrt/mlp_plan/1/build_plan.sh" in script
-    assert ".repo_builder/tensorrt/mlp_plan/2/build_plan.sh" in script
+    assert "mlp_plan/1/build_plan.sh" in script
+    assert "mlp_plan/2/build_plan.sh" in script
     assert _devices(services, "engine-builder") == _devices(services)
 
 
@@ -426,8 +426,8 @@ def test_no_engine_builder_without_tensorrt(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _manifest(repo: Path, models: dict[str, Any]) -> None:
-    (repo / ".repo_builder").mkdir(parents=True)
-    (repo / ".repo_builder" / "manifest.json").write_text(json.dumps({"format": 1, "models": models}))
+    repo.mkdir(parents=True)
+    (repo / "repo_builder_manifest.json").write_text(json.dumps({"format": 1, "models": models}))
 
 
 def test_manifest_removes_plans_built_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -438,14 +438,14 @@ def test_manifest_removes_plans_built_locally(tmp_path: Path, monkeypatch: pytes
         repo,
         {
             "a": {"status": "built"},
-            "b": {"status": "recipe", "recipe": ".repo_builder/tensorrt/b/3/build_plan.sh"},
+            "b": {"status": "recipe", "recipe": "b/3/build_plan.sh"},
         },
     )
     assert compose.engine_recipes(spec, repo) == [
-        compose.Recipe("b", 3, ".repo_builder/tensorrt/b/3/build_plan.sh", "b/3/model.plan")
+        compose.Recipe("b", 3, "b/3/build_plan.sh", "b/3/model.plan")
     ]
     all_built = {"a": {"status": "built"}, "b": {"status": "built"}}
-    (repo / ".repo_builder" / "manifest.json").write_text(json.dumps({"format": 1, "models": all_built}))
+    (repo / "repo_builder_manifest.json").write_text(json.dumps({"format": 1, "models": all_built}))
     services = _services(compose.render_compose(spec, repo)["docker-compose.yml"])
     assert "engine-builder" not in services
 

@@ -129,19 +129,21 @@ def test_importing_the_build_modules_does_not_import_tensorflow() -> None:
     assert out.strip() == "[]"
 
 
-def test_triton_load_args_name_every_model_and_never_the_meta_folder(tmp_path: Path) -> None:
-    from repo_builder.repository import triton_load_args, write_manifest
-
-    write_manifest(
-        tmp_path,
-        {
-            "format": 1,
-            "models": {"pipe": {"target": "ensemble"}, "b": {"target": "onnx"}, "a": {"target": "python"}},
-        },
+def test_layout_adds_no_folder_triton_would_load(tmp_path: Path) -> None:
+    """Triton loads every top-level folder and warns about non-numeric folders in a model folder: what
+    repo-builder adds is a top-level file, files in the model folder, and files in a version folder."""
+    from repo_builder.repository import (
+        logs_path,
+        manifest_path,
+        references_path,
+        tensorrt_dir,
+        version_dir,
+        work_dir,
     )
-    assert triton_load_args(tmp_path) == [
-        "--model-control-mode=explicit",
-        "--load-model=a",
-        "--load-model=b",
-        "--load-model=pipe",
-    ]
+
+    repo = tmp_path / "repo"
+    assert manifest_path(repo) == repo / "repo_builder_manifest.json"
+    assert references_path(repo, "m") == repo / "m" / "reference.npz"
+    assert logs_path(repo, "m") == repo / "m" / "build.log"
+    assert tensorrt_dir(repo, "m", 2) == version_dir(repo, "m", 2)
+    assert work_dir(tmp_path / ".repo.staging-1") == tmp_path / ".repo.staging-1" / ".work"

@@ -18,7 +18,7 @@ from repo_builder.spec import load_spec
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "golden" / "configs"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "spec.yaml").is_file())
-META = ".repo_builder"  # repo-builder's own files (manifest): not part of the golden layout
+META = "repo_builder_manifest.json"  # repo-builder's own top-level file: not part of the golden layout
 
 
 def _files(root: Path, *, meta: bool = False) -> dict[str, bytes]:
@@ -26,7 +26,7 @@ def _files(root: Path, *, meta: bool = False) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and (meta or META not in p.relative_to(root).parts)
+        if p.is_file() and (meta or p.relative_to(root).as_posix() != META)
     }
 
 

@@ -58,14 +58,14 @@ def test_profile_of_a_non_batching_model() -> None:
 def test_trtexec_command_fp16() -> None:
     assert trtexec_args(model(precision="fp16", tensorrt={"workspace_mib": 2048}), 1) == [
         "trtexec",
-        "--onnx=.repo_builder/tensorrt/bert/1/model.onnx",
+        "--onnx=bert/1/model.onnx",
         "--saveEngine=bert/1/model.plan",
         "--minShapes=ids:1x1,extra:1x4",
         "--optShapes=ids:16x16,extra:16x4",
         "--maxShapes=ids:32x128,extra:32x4",
         "--fp16",
         "--memPoolSize=workspace:2048M",
-        "--timingCacheFile=.repo_builder/tensorrt/bert/1/timing.cache",
+        "--timingCacheFile=bert/1/timing.cache",
     ]
 
 
@@ -74,7 +74,7 @@ def test_trtexec_command_int8_and_no_timing_cache() -> None:
     args = trtexec_args(m, 2, calibration_cache=True)
     assert args[-3:] == [
         "--fp16",
-        "--calib=.repo_builder/tensorrt/bert/2/calibration.cache",
+        "--calib=bert/2/calibration.cache",
         "--memPoolSize=workspace:1024M",
     ]
     assert "--int8" in args
@@ -86,11 +86,11 @@ def test_recipe_is_a_shell_script_relative_to_the_repository_root(tmp_path: Path
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"onnx")
     script = write_recipe(tmp_path / "repo", model(precision="fp16"), 1, onnx)
-    assert script == tmp_path / "repo" / ".repo_builder" / "tensorrt" / "bert" / "1" / "build_plan.sh"
+    assert script == tmp_path / "repo" / "bert" / "1" / "build_plan.sh"  # next to model.plan
     assert (script.parent / "model.onnx").read_bytes() == b"onnx"
     text = script.read_text()
     assert text.startswith("#!/bin/sh\n")
-    assert 'cd "$(dirname "$0")/../../../.."\n' in text
+    assert 'cd "$(dirname "$0")/../.."\n' in text
     # the script really runs trtexec from the repository root: try it with a stand-in trtexec on PATH
     # (a test double, because TensorRT's trtexec cannot run here)
     bin_dir = tmp_path / "bin"
@@ -101,7 +101,7 @@ def test_recipe_is_a_shell_script_relative_to_the_repository_root(tmp_path: Path
     repo = tmp_path / "repo"
     assert (repo / "trtexec.cwd").read_text().strip() == str(repo)
     assert (
-        "--onnx=.repo_builder/tensorrt/bert/1/model.onnx --saveEngine=bert/1/model.plan"
+        "--onnx=bert/1/model.onnx --saveEngine=bert/1/model.plan"
         in (repo / "trtexec.args").read_text()
     )
 
@@ -112,7 +112,7 @@ def test_capability_message() -> None:
     assert message == (
         "TensorRT's Python API is not usable here (ModuleNotFoundError: No module named 'tensorrt'); the "
         "plan is "
-        "built at deployment on the target GPU with trtexec from the recipe in .repo_builder/tensorrt/ "
+        "built at deployment on the target GPU with trtexec from the recipe <model>/<version>/build_plan.sh "
         "(install "
         "TensorRT 10 with `pip install 'repo-builder[tensorrt]'` on a GPU host to build it now)"
     )
