@@ -96,12 +96,8 @@ def run(repeats: int = 3, rebuild_repeats: int = 5, jobs: int = 2) -> dict[str, 
             floors.append(run_measured(floor_cmd))
             shutil.rmtree(out, ignore_errors=True)
             builds.append(run_measured(forced))
-        build = Run(
-            statistics.median(r.wall_s for r in builds), statistics.median(r.peak_rss_mib for r in builds)
-        )
-        floor = Run(
-            statistics.median(r.wall_s for r in floors), statistics.median(r.peak_rss_mib for r in floors)
-        )
+        build = Run(statistics.median(r.wall_s for r in builds), statistics.median(r.peak_rss_mib for r in builds))
+        floor = Run(statistics.median(r.wall_s for r in floors), statistics.median(r.peak_rss_mib for r in floors))
 
         # 2. no-op rebuild of the repository the last build wrote
         noop_cmd = build_cmd(str(spec), "-o", str(out), "-j", str(jobs))

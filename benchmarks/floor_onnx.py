@@ -50,11 +50,7 @@ def serving_function(obj: Any) -> Any:
             feed = dict(zip(names, args, strict=True))
             arg: Any = feed if isinstance(structured, dict) else (args[0] if len(args) == 1 else list(args))
             result = obj(arg, training=False)
-            flat = (
-                result
-                if isinstance(result, dict)
-                else dict(zip(out_names, tf.nest.flatten(result), strict=True))
-            )
+            flat = result if isinstance(result, dict) else dict(zip(out_names, tf.nest.flatten(result), strict=True))
             return {n: tf.identity(flat[n], name=n) for n in out_names}
 
         return serve_keras

@@ -61,9 +61,7 @@ def run(repeats: int = 3) -> dict[str, Any]:
     # flat: the cost of each added model does not grow with the spec. The 10 -> 100 segment is ~0.1 s on a
     # ~0.9 s start-up and within timer noise, so flatness compares the two longer segments (100 -> 300 and
     # 300 -> 1,000): the later one may cost at most 1.5x the earlier one per model.
-    slopes = [
-        1000 * (b["wall_s"] - a["wall_s"]) / (b["models"] - a["models"]) for a, b in itertools.pairwise(rows)
-    ]
+    slopes = [1000 * (b["wall_s"] - a["wall_s"]) / (b["models"] - a["models"]) for a, b in itertools.pairwise(rows)]
     flat = slopes[-1] <= 1.5 * max(slopes[-2], 0.1)
     return {
         "curve": rows,

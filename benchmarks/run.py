@@ -62,9 +62,7 @@ def run_all(only: tuple[str, ...], repeats: int, serve_duration: float) -> dict[
 
     results: dict[str, Any] = {}
     if "build" in only or "rebuild" in only:
-        both = _guard(
-            "build+rebuild", lambda: build_overhead.run(repeats=repeats, rebuild_repeats=max(3, repeats))
-        )
+        both = _guard("build+rebuild", lambda: build_overhead.run(repeats=repeats, rebuild_repeats=max(3, repeats)))
         if "error" in both:
             for key in ("build", "rebuild"):
                 if key in only:
@@ -176,8 +174,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]
             out.append(
                 (
                     "4 http c=16 with wrk (server-bound check)",
-                    f"{wrk['image_cnn']['throughput']:.0f} vs "
-                    f"{wrk['image_cnn_single']['throughput']:.0f} infer/s",
+                    f"{wrk['image_cnn']['throughput']:.0f} vs {wrk['image_cnn_single']['throughput']:.0f} infer/s",
                     "",
                     f"{wrk['throughput_ratio']:.2f}x thr",
                     None,

@@ -58,9 +58,7 @@ def build_repository(folder: Path) -> Path:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(
-            f"building the serving repository failed:\n{done.stderr[-3000:]}{done.stdout[-2000:]}"
-        )
+        raise RuntimeError(f"building the serving repository failed:\n{done.stderr[-3000:]}{done.stdout[-2000:]}")
     add_single_instance_copy(repo)
     return repo
 
@@ -206,8 +204,7 @@ def serving_benchmark(repo: Path, http_url: str, grpc_url: str, duration: float)
     results["wrk_http_c16"] = wrk
     results["duration_s_per_level"] = duration
     results["target"] = (
-        "default config >= 2x the throughput of (no dynamic batching, 1 instance) at concurrency 16, "
-        "p99 not worse"
+        "default config >= 2x the throughput of (no dynamic batching, 1 instance) at concurrency 16, p99 not worse"
     )
     results["met"] = met
     return results

@@ -17,9 +17,7 @@ import numpy as np
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("repository", type=Path)
     parser.add_argument("--url", default="localhost:8000")
     parser.add_argument("--protocol", choices=["http", "grpc"], default="http")
@@ -65,8 +63,16 @@ def main() -> int:
 
 
 def _datatype(array: np.ndarray) -> str:
-    return {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int32": "INT32", "int64": "INT64",
-            "bool": "BOOL", "uint8": "UINT8", "int8": "INT8"}[array.dtype.name]
+    return {
+        "float32": "FP32",
+        "float16": "FP16",
+        "float64": "FP64",
+        "int32": "INT32",
+        "int64": "INT64",
+        "bool": "BOOL",
+        "uint8": "UINT8",
+        "int8": "INT8",
+    }[array.dtype.name]
 
 
 if __name__ == "__main__":

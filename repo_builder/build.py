@@ -176,13 +176,10 @@ def build(
             from repo_builder.errors import SpecError
 
             raise SpecError(
-                f"--only {', '.join(unknown)}: not in the spec; models: "
-                + ", ".join(m.name for m in spec.models)
+                f"--only {', '.join(unknown)}: not in the spec; models: " + ", ".join(m.name for m in spec.models)
             )
     previous = read_manifest(repo) or {}
-    old_models: dict[str, Any] = (
-        previous.get("models", {}) if isinstance(previous.get("models"), dict) else {}
-    )
+    old_models: dict[str, Any] = previous.get("models", {}) if isinstance(previous.get("models"), dict) else {}
     libraries = library_versions()
     hashes = {m.name: inputs_hash(spec, m, libraries) for m in spec.models}
     notify: Progress = progress or (lambda _n, _s: None)
@@ -298,9 +295,7 @@ def _ensemble(spec: Spec, m: ModelSpec, stage: Path) -> ModelResult:
 
     missing = [s.model for s in m.steps or [] if not (stage / s.model / "config.pbtxt").is_file()]
     if missing:
-        return ModelResult(
-            m.name, m.target, "failed", error=f"step model(s) {', '.join(missing)} did not build"
-        )
+        return ModelResult(m.name, m.target, "failed", error=f"step model(s) {', '.join(missing)} did not build")
     tensors = spec_tensors(m)
     assert tensors is not None
     write_model_layout(stage, spec, m, render_config(m, tensors))
@@ -350,9 +345,7 @@ def _convert_all(
     ctx = multiprocessing.get_context("spawn")  # TensorFlow and fork do not mix
     workers = max(1, min(jobs, len(models)))
     events = ctx.Queue()  # given to the workers at start-up (initargs): no manager process to outlive us
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=worker.init, initargs=(events,)
-    )
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker.init, initargs=(events,))
     try:
         futures: dict[Future[dict[str, Any]], ModelSpec] = {
             pool.submit(worker.convert_model, spec_path, m.name, str(stage)): m for m in models
@@ -409,9 +402,7 @@ def summary_table(result: BuildResult) -> Any:
     for r in result.models:
         err = r.entry.get("max_error")
         style = {"failed": "red", "kept": "yellow", "recipe": "yellow"}.get(r.status, "green")
-        status = {"carried": "unchanged", "kept": "FAILED (previous kept)", "failed": "FAILED"}.get(
-            r.status, r.status
-        )
+        status = {"carried": "unchanged", "kept": "FAILED (previous kept)", "failed": "FAILED"}.get(r.status, r.status)
         table.add_row(
             r.name,
             r.target,

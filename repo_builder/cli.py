@@ -302,7 +302,7 @@ def main() -> None:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
-    except Exception as e:  # noqa: BLE001 - the one place that turns bugs into exit code 3
+    except Exception as e:  # the one place that turns bugs into exit code 3
         if state.verbose:
             import traceback
 

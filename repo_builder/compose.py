@@ -328,11 +328,7 @@ def _check_bind(spec: Spec) -> None:
 def key_env(spec: Spec) -> str:
     """The environment variable that holds the admin key (checked as a shell variable name)."""
     name = spec.triton.restricted_api_key_env
-    if (
-        not name
-        or not (name[0].isalpha() or name[0] == "_")
-        or not all(c.isalnum() or c == "_" for c in name)
-    ):
+    if not name or not (name[0].isalpha() or name[0] == "_") or not all(c.isalnum() or c == "_" for c in name):
         raise SpecError(
             f"{_where(spec, ('triton', 'restricted_api_key_env'))}: triton -> restricted_api_key_env\n"
             f"  {name!r} is not an environment variable name; use letters, digits and _, "
@@ -468,9 +464,7 @@ def render_compose(spec: Spec, repo_path: str | Path) -> dict[str, str]:
             else {
                 "count": reservation.count,
                 "device_ids": (
-                    "[" + ", ".join(_q(i) for i in reservation.device_ids) + "]"
-                    if reservation.device_ids
-                    else None
+                    "[" + ", ".join(_q(i) for i in reservation.device_ids) + "]" if reservation.device_ids else None
                 ),
             }
         ),

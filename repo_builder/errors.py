@@ -34,6 +34,4 @@ class GeneratorBug(RepoBuilderError):
     """The generator produced something Triton would reject; this is a bug in repo-builder."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(
-            f"{message}\nThis is a bug in repo-builder: please report it with the spec that caused it."
-        )
+        super().__init__(f"{message}\nThis is a bug in repo-builder: please report it with the spec that caused it.")

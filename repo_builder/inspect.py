@@ -86,9 +86,7 @@ def load_factory(ref: str, base_dir: Path) -> Callable[[], Any]:
         try:
             spec.loader.exec_module(module)
         except Exception as e:
-            raise ConversionError(
-                f"source python {ref!r}: importing {path} failed: {type(e).__name__}: {e}"
-            ) from e
+            raise ConversionError(f"source python {ref!r}: importing {path} failed: {type(e).__name__}: {e}") from e
         finally:
             sys.path.remove(str(path.parent))
     else:
@@ -119,9 +117,7 @@ def load_source(source: Source, base_dir: Path, signature: str = "serving_defaul
     try:
         obj = factory()
     except Exception as e:
-        raise ConversionError(
-            f"source python {source.ref!r}: calling it failed: {type(e).__name__}: {e}"
-        ) from e
+        raise ConversionError(f"source python {source.ref!r}: calling it failed: {type(e).__name__}: {e}") from e
     return from_object(obj, source.ref, signature)
 
 
@@ -172,19 +168,13 @@ def _load_keras_file(path: Path) -> Any:
             return load()
         except Exception as e:
             errors.append(f"{name}: {type(e).__name__}: {e}")
-    hint = (
-        ""
-        if importlib.util.find_spec("tf_keras")
-        else " (legacy Keras 2 files may need `pip install tf-keras`)"
-    )
+    hint = "" if importlib.util.find_spec("tf_keras") else " (legacy Keras 2 files may need `pip install tf-keras`)"
     raise ConversionError(f"source keras_file {path} cannot be loaded{hint}:\n  " + "\n  ".join(errors))
 
 
 def _shape(shape: Any) -> tuple[int | None, ...]:
     if shape is None:
-        raise ConversionError(
-            "a tensor of unknown rank cannot be served; give the model a fixed-rank signature"
-        )
+        raise ConversionError("a tensor of unknown rank cannot be served; give the model a fixed-rank signature")
     dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
     return tuple(None if d is None or d < 0 else int(d) for d in dims)
 
@@ -219,9 +209,7 @@ def load_keras(model: Any) -> Loaded:
     inputs = [Tensor(n, _dtype(t.dtype), _shape(t.shape)) for n, t in zip(in_names, in_tensors, strict=True)]
     out_tensors = list(model.output.values()) if isinstance(model.output, dict) else list(model.outputs)
     out_names = _output_names(model, len(out_tensors))
-    outputs = [
-        Tensor(n, _dtype(t.dtype), _shape(t.shape)) for n, t in zip(out_names, out_tensors, strict=True)
-    ]
+    outputs = [Tensor(n, _dtype(t.dtype), _shape(t.shape)) for n, t in zip(out_names, out_tensors, strict=True)]
 
     @tf.autograph.experimental.do_not_convert
     def call(feed: dict[str, Any]) -> dict[str, Any]:
@@ -247,9 +235,7 @@ def _load_module(module: Any, where: str, signature: str) -> Loaded:
     sigs = getattr(module, "signatures", None)
     if isinstance(sigs, dict) and sigs:
         if signature not in sigs:
-            raise SpecError(
-                f"source python {where!r}: signature {signature!r} not found; it has {', '.join(sigs)}"
-            )
+            raise SpecError(f"source python {where!r}: signature {signature!r} not found; it has {', '.join(sigs)}")
         fn = sigs[signature]
         if not hasattr(fn, "structured_input_signature"):
             fn = fn.get_concrete_function()
@@ -331,9 +317,7 @@ def read_signature(path: Path, signature: str = "serving_default") -> tuple[list
                         else tuple(None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
                     )
                     if shape is None:
-                        raise ConversionError(
-                            f"{path}: signature {signature!r} tensor {name!r} has unknown rank"
-                        )
+                        raise ConversionError(f"{path}: signature {signature!r} tensor {name!r} has unknown rank")
                     found.append(Tensor(name, _dtype(tf.dtypes.as_dtype(info.dtype).name), shape))
                 return found
 
@@ -357,9 +341,7 @@ def _fits(spec_tensor: Any, t: Tensor) -> bool:
         return False
     dims = list(spec_tensor.dims)
     for shape in (t.shape[1:], t.shape):
-        if len(shape) == len(dims) and all(
-            d is None or d == s or s == -1 for d, s in zip(shape, dims, strict=True)
-        ):
+        if len(shape) == len(dims) and all(d is None or d == s or s == -1 for d, s in zip(shape, dims, strict=True)):
             return True
     return False
 
@@ -513,9 +495,7 @@ def _resolve_tensors(
                     problems.append(
                         f"{kind} {g.name!r}: dim {i} is {s} in the spec, {m} in the model (dims {model_dims})"
                     )
-        result.append(
-            g if g.reshape is not None or reshape is None else g.model_copy(update={"reshape": reshape})
-        )
+        result.append(g if g.reshape is not None or reshape is None else g.model_copy(update={"reshape": reshape}))
     missing_in = [t.name for t in found if t.name not in {g.name for g in given}]
     if missing_in and kind == "input":
         problems.append(
@@ -533,9 +513,7 @@ def tensors_of(model: ModelSpec) -> Tensors:
 # --------------------------------------------------------------------------------------------- command
 
 
-def inspect_yaml(
-    source: Source, base_dir: Path, signature: str = "serving_default", name: str | None = None
-) -> str:
+def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_default", name: str | None = None) -> str:
     """The model's tensors as a spec YAML entry (a `models:` list item)."""
     import yaml
 

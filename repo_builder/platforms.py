@@ -25,10 +25,23 @@ class Platform:
 PLATFORMS: dict[str, Platform] = {
     p.target: p
     for p in (
-        Platform("savedmodel", "tensorflow_savedmodel", None, "model.savedmodel",
-                 "tensorflow_savedmodel.pbtxt.j2", tensorflow_backend=True),
-        Platform("tftrt", "tensorflow_savedmodel", None, "model.savedmodel",
-                 "tensorflow_savedmodel.pbtxt.j2", gpu_only=True, tensorflow_backend=True),
+        Platform(
+            "savedmodel",
+            "tensorflow_savedmodel",
+            None,
+            "model.savedmodel",
+            "tensorflow_savedmodel.pbtxt.j2",
+            tensorflow_backend=True,
+        ),
+        Platform(
+            "tftrt",
+            "tensorflow_savedmodel",
+            None,
+            "model.savedmodel",
+            "tensorflow_savedmodel.pbtxt.j2",
+            gpu_only=True,
+            tensorflow_backend=True,
+        ),
         Platform("onnx", "onnxruntime_onnx", None, "model.onnx", "onnxruntime_onnx.pbtxt.j2"),
         Platform("tensorrt", "tensorrt_plan", None, "model.plan", "tensorrt_plan.pbtxt.j2", gpu_only=True),
         Platform("python", None, "python", "model.py", "python.pbtxt.j2"),

@@ -149,8 +149,11 @@ def _optimization(model: ModelSpec) -> dict[str, Any] | None:
         "input_pinned_memory": None if opt.input_pinned_memory is None else _bool(opt.input_pinned_memory),
         "output_pinned_memory": None if opt.output_pinned_memory is None else _bool(opt.output_pinned_memory),
     }
-    if not result["accelerators"] and cuda is None and opt.input_pinned_memory is None and (
-        opt.output_pinned_memory is None
+    if (
+        not result["accelerators"]
+        and cuda is None
+        and opt.input_pinned_memory is None
+        and (opt.output_pinned_memory is None)
     ):
         return None
     return result

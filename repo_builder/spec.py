@@ -213,9 +213,7 @@ class InstanceGroup(_Base):
     kind: Annotated[
         Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"],
         BeforeValidator(_kind, json_schema_input_type=str),
-    ] = (
-        "KIND_AUTO"
-    )
+    ] = "KIND_AUTO"
     count: PositiveInt = 1
     gpus: list[NonNegativeInt] | None = None
     profile: list[str] | None = Field(default=None, description="TensorRT optimization profiles (plans only).")
@@ -370,9 +368,9 @@ class ModelSpec(_Base):
     tensorrt: TensorRTBuild | None = None
     tftrt: TFTRTBuild | None = None
     steps: list[EnsembleStep] | None = Field(default=None, description="Ensemble steps (target ensemble).")
-    verify: Annotated[
-        Verify, BeforeValidator(_enabled_shorthand, json_schema_input_type=Verify | bool)
-    ] = Field(default_factory=Verify)
+    verify: Annotated[Verify, BeforeValidator(_enabled_shorthand, json_schema_input_type=Verify | bool)] = Field(
+        default_factory=Verify
+    )
     validation: Thresholds = Field(default_factory=Thresholds)
 
     @field_validator("name")
@@ -422,9 +420,7 @@ class ModelSpec(_Base):
                 found.add(("dynamic_batching",), "an ensemble has no dynamic batching; set it on the step models")
         else:
             if self.source is None:
-                found.add(
-                    ("source",), "source is missing; expected one of python, saved_model or keras_file"
-                )
+                found.add(("source",), "source is missing; expected one of python, saved_model or keras_file")
             if self.steps is not None:
                 found.add(("steps",), f"steps are only for target ensemble, not {self.target}")
 
@@ -539,9 +535,7 @@ class ModelSpec(_Base):
         if self.version_policy is not None and self.version_policy.specific is not None:
             for i, v in enumerate(self.version_policy.specific):
                 if v not in self.versions:
-                    found.add(
-                        ("version_policy", "specific", i), f"version {v} is not in versions {self.versions}"
-                    )
+                    found.add(("version_policy", "specific", i), f"version {v} is not in versions {self.versions}")
 
         if self.tensorrt is not None and self.inputs is not None:
             for name in self.tensorrt.shapes:

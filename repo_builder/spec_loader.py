@@ -64,13 +64,13 @@ def _scalar_key(node: yaml.Node) -> str | int:
 _LoaderBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
 
 
-class _UniqueKeyLoader(_LoaderBase):  # type: ignore[misc,valid-type]
+class _UniqueKeyLoader(_LoaderBase):
     """SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 first = seen[key].start_mark
                 raise yaml.constructor.ConstructorError(
@@ -146,7 +146,8 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     for item in loc[:-1]:
         if isinstance(item, int):
             continue
-        field = current.model_fields.get(item) if isinstance(current, type) else None
+        fields = getattr(current, "model_fields", None)
+        field = fields.get(item) if isinstance(fields, dict) else None
         if field is None:
             return None
         current = _inner_model(field.annotation)
@@ -227,7 +228,7 @@ def _problems(e: ValidationError) -> list[Problem]:
         if isinstance(cause, Issues):
             problems.extend(Problem(loc + sub, msg) for sub, msg in cause.issues)
         else:
-            problems.append(Problem(loc, _describe(error), key=error["type"] == "extra_forbidden"))
+            problems.append(Problem(loc, _describe(dict(error)), key=error["type"] == "extra_forbidden"))
     return problems
 
 

@@ -11,12 +11,30 @@ from typing import Any
 
 from repo_builder.errors import GeneratorBug
 
-KNOWN_PLATFORMS = {"tensorflow_savedmodel", "tensorflow_graphdef", "onnxruntime_onnx", "tensorrt_plan", "ensemble",
-                   "pytorch_libtorch"}
-TF_ACCELERATOR_KEYS = {"precision_mode", "max_cached_engines", "minimum_segment_size", "max_workspace_size_bytes",
-                       "trt_engine_cache_enable", "trt_engine_cache_path"}
-ORT_ACCELERATOR_KEYS = {"precision_mode", "max_workspace_size_bytes", "trt_max_partition_iterations",
-                        "trt_min_subgraph_size", "trt_engine_cache_enable", "trt_engine_cache_path"}
+KNOWN_PLATFORMS = {
+    "tensorflow_savedmodel",
+    "tensorflow_graphdef",
+    "onnxruntime_onnx",
+    "tensorrt_plan",
+    "ensemble",
+    "pytorch_libtorch",
+}
+TF_ACCELERATOR_KEYS = {
+    "precision_mode",
+    "max_cached_engines",
+    "minimum_segment_size",
+    "max_workspace_size_bytes",
+    "trt_engine_cache_enable",
+    "trt_engine_cache_path",
+}
+ORT_ACCELERATOR_KEYS = {
+    "precision_mode",
+    "max_workspace_size_bytes",
+    "trt_max_partition_iterations",
+    "trt_min_subgraph_size",
+    "trt_engine_cache_enable",
+    "trt_engine_cache_path",
+}
 
 
 def model_config_module() -> Any:
@@ -68,7 +86,7 @@ def check(config: Any) -> list[str]:
 
     if not config.name:
         add("name is empty")
-    if bool(config.platform) == bool(config.backend) and not (config.platform == "ensemble"):
+    if bool(config.platform) == bool(config.backend) and config.platform != "ensemble":
         add("exactly one of platform and backend must be set")
     if config.platform and config.platform not in KNOWN_PLATFORMS:
         add(f"unknown platform {config.platform!r}")
@@ -120,7 +138,7 @@ def check(config: Any) -> list[str]:
 
     opt = config.optimization
     accelerators = list(opt.execution_accelerators.gpu_execution_accelerator)
-    names = [a.name for a in accelerators]
+    accelerator_names = [a.name for a in accelerators]
     for a in accelerators:
         if a.name == "tensorrt":
             allowed = TF_ACCELERATOR_KEYS if config.platform.startswith("tensorflow") else ORT_ACCELERATOR_KEYS
@@ -134,7 +152,7 @@ def check(config: Any) -> list[str]:
                 add(f"precision_mode {mode!r} is not FP32, FP16 or INT8")
         elif a.name == "auto_mixed_precision" and not config.platform.startswith("tensorflow"):
             add("auto_mixed_precision is for the TensorFlow backend only")
-    if "tensorrt" in names and "auto_mixed_precision" in names:
+    if "tensorrt" in accelerator_names and "auto_mixed_precision" in accelerator_names:
         add("auto_mixed_precision cannot be combined with tensorrt")
     if opt.HasField("cuda"):
         if config.platform != "tensorrt_plan" and (opt.cuda.graphs or opt.cuda.graph_spec):

@@ -104,9 +104,7 @@ def compare(name: str, expected: Any, actual: Any, atol: float, rtol: float) -> 
     max_abs = float(diff.max()) if diff.size else 0.0
     rel = diff / np.maximum(np.abs(e64), 1e-12)
     max_rel = float(rel.max()) if rel.size else 0.0
-    ok = bool(np.all(diff <= atol + rtol * np.abs(e64))) and bool(
-        np.all(np.isfinite(a64) == np.isfinite(e64))
-    )
+    ok = bool(np.all(diff <= atol + rtol * np.abs(e64))) and bool(np.all(np.isfinite(a64) == np.isfinite(e64)))
     return OutputError(name, max_abs, max_rel, ok)
 
 
@@ -130,9 +128,7 @@ def verify(
         actual = {k: _numpy(v) for k, v in artifact(feed).items()}
         for name, value in expected.items():
             if name not in actual:
-                failures.append(
-                    f"batch {b}: output {name!r} is missing from the {what} (it has {sorted(actual)})"
-                )
+                failures.append(f"batch {b}: output {name!r} is missing from the {what} (it has {sorted(actual)})")
                 continue
             err = compare(name, value, actual[name], tolerance["atol"], tolerance["rtol"])
             prev = worst.get(name)

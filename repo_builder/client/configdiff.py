@@ -124,10 +124,7 @@ def diff(expected: Message, served: Message, path: str = "") -> list[str]:
                 elif value_field.message_type is not None:
                     out.extend(diff(a[key], b[key], at))
                 elif a[key] != b[key]:
-                    out.append(
-                        f"{at}: generated {_scalar(value_field, a[key])}, "
-                        f"served {_scalar(value_field, b[key])}"
-                    )
+                    out.append(f"{at}: generated {_scalar(value_field, a[key])}, served {_scalar(value_field, b[key])}")
         elif _is_repeated(field):
             if is_message:
                 for i in range(max(len(a), len(b))):

@@ -29,9 +29,7 @@ class ExpectedModel:
     @property
     def max_batch_size(self) -> int:
         return (
-            int(self.config.max_batch_size)
-            if self.config is not None
-            else int(self.manifest.get("max_batch_size", 0))
+            int(self.config.max_batch_size) if self.config is not None else int(self.manifest.get("max_batch_size", 0))
         )
 
     @property
@@ -40,9 +38,7 @@ class ExpectedModel:
 
     @property
     def dynamic_batching(self) -> bool:
-        return (
-            self.config is not None and self.config.HasField("dynamic_batching") and self.max_batch_size > 1
-        )
+        return self.config is not None and self.config.HasField("dynamic_batching") and self.max_batch_size > 1
 
     @property
     def tolerance(self) -> dict[str, float]:
@@ -124,9 +120,7 @@ def read_repository(repo: Path) -> ExpectedRepository:
             error = f"{config_path}: {e}"
         entry = entries.get(model_dir.name, {})
         versions = (
-            [int(v) for v in entry["versions"]]
-            if entry.get("versions")
-            else _versions_from_disk(model_dir, config)
+            [int(v) for v in entry["versions"]] if entry.get("versions") else _versions_from_disk(model_dir, config)
         )
         models[model_dir.name] = ExpectedModel(model_dir.name, config, config_path, versions, entry, error)
     for name, entry in entries.items():

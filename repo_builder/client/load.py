@@ -338,9 +338,7 @@ async def _drive(target: Target, connections: int, pipe: Pipe) -> tuple[Any, ...
     try:
         if target.protocol == "http":
             host, _, port = target.address.rpartition(":")
-            streams = list(
-                await asyncio.gather(*(_http_connect(run, host, int(port)) for _ in range(connections)))
-            )
+            streams = list(await asyncio.gather(*(_http_connect(run, host, int(port)) for _ in range(connections))))
         else:
             import grpc
 

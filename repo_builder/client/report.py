@@ -94,9 +94,7 @@ class Report:
                 time=f"{c.duration_s:.3f}",
             )
             if c.status == "fail":
-                failure = ET.SubElement(
-                    case, "failure", message=c.detail.splitlines()[0] if c.detail else "failed"
-                )
+                failure = ET.SubElement(case, "failure", message=c.detail.splitlines()[0] if c.detail else "failed")
                 failure.text = c.detail
             elif c.status == "skip":
                 ET.SubElement(case, "skipped", message=c.detail)

@@ -92,9 +92,7 @@ class Validator:
         return Connection(self.url, self.protocol, self.timeout)
 
     # -- running checks -------------------------------------------------------------------
-    def run_check(
-        self, name: str, model: str | None, fn: Callable[[], tuple[str, dict[str, Any]]]
-    ) -> CheckResult:
+    def run_check(self, name: str, model: str | None, fn: Callable[[], tuple[str, dict[str, Any]]]) -> CheckResult:
         start = time.monotonic()
         if name in self.skip:
             result = CheckResult(name, "skip", "not requested", model)
@@ -147,9 +145,7 @@ class Validator:
         }
         for name, fn in checks.items():
             if ready.status != "pass":
-                self.report.checks.append(
-                    CheckResult(name, "skip", "not checked: the model is not ready", model.name)
-                )
+                self.report.checks.append(CheckResult(name, "skip", "not checked: the model is not ready", model.name))
             else:
                 self.run_check(name, model.name, fn)
 
@@ -164,9 +160,7 @@ class Validator:
                 live = self.conn.live() or live
                 if live and self.conn.ready():
                     waited = time.monotonic() - start
-                    return f"live and ready ({self.protocol} {self.url}, {waited:.1f} s)", {
-                        "waited_s": waited
-                    }
+                    return f"live and ready ({self.protocol} {self.url}, {waited:.1f} s)", {"waited_s": waited}
                 last = "live but not ready" if live else "not live"
             except Exception as e:
                 last = _error_text(e)
@@ -177,9 +171,7 @@ class Validator:
                     "Is the server running and is the port right (HTTP 8000, gRPC 8001 by default)?"
                 )
             if elapsed >= self.timeout:
-                raise AssertionError(
-                    f"Triton at {self.url} is live but not ready after {self.timeout:.0f} s ({last})"
-                )
+                raise AssertionError(f"Triton at {self.url} is live but not ready after {self.timeout:.0f} s ({last})")
             time.sleep(0.25)
 
     def check_models(self) -> tuple[str, dict[str, Any]]:
@@ -206,9 +198,7 @@ class Validator:
                 for e in served.get(name, [])
             )
             source = "config.pbtxt" if self.repo.models[name].config_path else "manifest.json only"
-            problems.append(
-                f"missing: {name} (in the repository's {source}; server: {states or 'not in its index'})"
-            )
+            problems.append(f"missing: {name} (in the repository's {source}; server: {states or 'not in its index'})")
         problems += [f"unexpected: {name} is served but not in the repository" for name in unexpected]
         if problems:
             raise AssertionError("\n".join(problems))
@@ -240,15 +230,10 @@ class Validator:
         expected = self.served_configs.get(model.name, model.config)
         served = self.conn.config(model.name)
         differences, filled = compare(expected, served)
-        against = (
-            "the embedded server's python-backend preview of config.pbtxt"
-            if preview
-            else str(model.config_path)
-        )
+        against = "the embedded server's python-backend preview of config.pbtxt" if preview else str(model.config_path)
         if differences:
             raise AssertionError(
-                f"served config differs from {against} in {len(differences)} field(s):\n"
-                + "\n".join(differences)
+                f"served config differs from {against} in {len(differences)} field(s):\n" + "\n".join(differences)
             )
         note = f"; filled in by the server: {', '.join(filled)}" if filled else ""
         return f"equal to {against}{note}", {"server_filled": filled, "preview": preview}
@@ -270,9 +255,7 @@ class Validator:
                 want = (dtype, batch + [int(d) for d in t["dims"]])
                 have = expected[key].setdefault(t["name"], want)
                 if have != want:
-                    problems.append(
-                        f"{key[:-1]} {t['name']!r}: config.pbtxt says {have}, manifest.json says {want}"
-                    )
+                    problems.append(f"{key[:-1]} {t['name']!r}: config.pbtxt says {have}, manifest.json says {want}")
         for key in ("inputs", "outputs"):
             got = {t["name"]: (t["datatype"], t["shape"]) for t in meta.get(key, [])}
             for name in sorted(set(expected[key]) - set(got)):
@@ -319,9 +302,7 @@ class Validator:
             short = _dtype_name(t.data_type).removeprefix("TYPE_")
             shape = batch + [1 if d < 0 else int(d) for d in t.dims]
             dtype = np.dtype(object) if short == "STRING" else np.dtype(to_numpy(short))
-            inputs[t.name] = (
-                np.zeros(shape, dtype=dtype) if short != "STRING" else np.full(shape, b"", dtype=object)
-            )
+            inputs[t.name] = np.zeros(shape, dtype=dtype) if short != "STRING" else np.full(shape, b"", dtype=object)
         return inputs, [t.name for t in model.config.output]
 
     def check_golden(self, model: ExpectedModel) -> tuple[str, dict[str, Any]]:
@@ -331,9 +312,7 @@ class Validator:
         if self.repo.manifest is None:
             raise _Skip("no repo_builder_manifest.json: no reference outputs to compare with")
         if not model.manifest.get("reference"):
-            raise _Skip(
-                "the manifest has no reference for this model" + (" (ensemble)" if model.is_ensemble else "")
-            )
+            raise _Skip("the manifest has no reference for this model" + (" (ensemble)" if model.is_ensemble else ""))
         ref = self.repo.reference(model)
         assert ref is not None
         inputs, outputs = ref
@@ -362,8 +341,7 @@ class Validator:
                         continue
                     if served.shape != expected.shape:
                         problems.append(
-                            f"{label}, output {name!r}: shape {list(served.shape)}, "
-                            f"reference {list(expected.shape)}"
+                            f"{label}, output {name!r}: shape {list(served.shape)}, reference {list(expected.shape)}"
                         )
                         continue
                     if expected.dtype.kind in "OSUb" or served.dtype.kind in "OSU":
@@ -465,9 +443,7 @@ class Validator:
             _, errors, _ = self._concurrent(model, threads, requests=self.batching_requests)
             after = self.conn.statistics(model.name)
             if errors:
-                raise AssertionError(
-                    f"{len(errors)} of {self.batching_requests} requests failed: {errors[0]}"
-                )
+                raise AssertionError(f"{len(errors)} of {self.batching_requests} requests failed: {errors[0]}")
             inferences = after["inference_count"] - before["inference_count"]
             executions = after["execution_count"] - before["execution_count"]
             rounds.append({"inference_count": inferences, "execution_count": executions})
@@ -570,16 +546,12 @@ class Validator:
 
 def _level_summary(level: Mapping[str, Any]) -> str:
     """c=8: p50/p95/p99 1.1/2.3/4.0 ms, 5210 infer/s (server 5230 infer/s, average batch 3.1)"""
-    latency = (
-        "/".join(f"{level[k]:.1f}" for k in ("p50_ms", "p95_ms", "p99_ms")) if level["requests"] else "-"
-    )
+    latency = "/".join(f"{level[k]:.1f}" for k in ("p50_ms", "p95_ms", "p99_ms")) if level["requests"] else "-"
     text = f"c={level['concurrency']}: p50/p95/p99 {latency} ms, {level['throughput']:.0f} infer/s"
     server = level.get("server")
     if server:
         batch = server["average_batch"]
-        text += f" (server {server['throughput']:.0f} infer/s" + (
-            f", average batch {batch:.1f})" if batch else ")"
-        )
+        text += f" (server {server['throughput']:.0f} infer/s" + (f", average batch {batch:.1f})" if batch else ")")
     return text
 
 

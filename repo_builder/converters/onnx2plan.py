@@ -96,9 +96,7 @@ def recipe_script(model: ModelSpec, version: int, calibration_cache: bool = Fals
     )
 
 
-def write_recipe(
-    repo: Path, model: ModelSpec, version: int, onnx_path: Path, calibration_cache: bool = False
-) -> Path:
+def write_recipe(repo: Path, model: ModelSpec, version: int, onnx_path: Path, calibration_cache: bool = False) -> Path:
     folder = tensorrt_dir(repo, model.name, version)
     folder.mkdir(parents=True, exist_ok=True)
     if onnx_path.resolve() != (folder / "model.onnx").resolve():
@@ -143,9 +141,7 @@ class Onnx2Plan:
             build_plan(model, src, plan, tensorrt_dir(ctx.repo, model.name, model.versions[0]), ctx)
         recipes = {}
         for v in model.versions:
-            script = write_recipe(
-                ctx.repo, model, v, src, calibration_cache=built and model.precision == "int8"
-            )
+            script = write_recipe(ctx.repo, model, v, src, calibration_cache=built and model.precision == "int8")
             recipes[v] = str(script.relative_to(ctx.repo))
             ctx.log.info("recipe %s:\n%s", recipes[v], script.read_text())
         manifest: dict[str, Any] = {"recipe": recipes[model.versions[0]], "recipes": recipes}
@@ -172,9 +168,7 @@ def build_plan(model: ModelSpec, onnx_path: Path, plan: Path, cache_dir: Path, c
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise ConversionError(
-            f"model {model.name}: TensorRT cannot parse {onnx_path}:\n  " + "\n  ".join(errors)
-        )
+        raise ConversionError(f"model {model.name}: TensorRT cannot parse {onnx_path}:\n  " + "\n  ".join(errors))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mib << 20)
     profile = builder.create_optimization_profile()

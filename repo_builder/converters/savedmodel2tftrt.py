@@ -95,9 +95,7 @@ class SavedModel2TFTRT:
             return "TensorFlow is missing: " + deps.install_hint("tensorflow")
         import tensorflow as tf
 
-        return capability_message(
-            tf.__version__, bool(tf.sysconfig.get_build_info().get("is_tensorrt_build"))
-        )
+        return capability_message(tf.__version__, bool(tf.sysconfig.get_build_info().get("is_tensorrt_build")))
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
         problem = self.available()
@@ -134,9 +132,7 @@ class SavedModel2TFTRT:
             target = out / "model.savedmodel"
             converter.save(str(target))
         except Exception as e:
-            raise ConversionError(
-                f"model {model.name}: TF-TRT conversion failed: {type(e).__name__}: {e}"
-            ) from e
+            raise ConversionError(f"model {model.name}: TF-TRT conversion failed: {type(e).__name__}: {e}") from e
         lines: list[str] = []
         converter.summary(print_fn=lines.append)
         summary = "\n".join(lines)

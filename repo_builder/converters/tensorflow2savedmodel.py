@@ -23,11 +23,7 @@ class TensorFlow2SavedModel:
     def available(self) -> str | None:
         from repo_builder import deps
 
-        return (
-            None
-            if deps.is_available("tensorflow")
-            else "TensorFlow is missing: " + deps.install_hint("tensorflow")
-        )
+        return None if deps.is_available("tensorflow") else "TensorFlow is missing: " + deps.install_hint("tensorflow")
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
         import tensorflow as tf
@@ -56,13 +52,9 @@ class TensorFlow2SavedModel:
         holder.model = loaded.keep
         holder.serve = serve
         target = out / "model.savedmodel"
-        ctx.log.info(
-            "exporting SavedModel: signature %r inputs %s outputs %s", model.signature, in_names, out_names
-        )
+        ctx.log.info("exporting SavedModel: signature %r inputs %s outputs %s", model.signature, in_names, out_names)
         try:
-            tf.saved_model.save(
-                holder, str(target), signatures={model.signature: serve.get_concrete_function()}
-            )
+            tf.saved_model.save(holder, str(target), signatures={model.signature: serve.get_concrete_function()})
         except Exception as e:
             raise ConversionError(
                 f"model {model.name}: exporting the SavedModel failed: {type(e).__name__}: {e}"
@@ -70,12 +62,8 @@ class TensorFlow2SavedModel:
         from repo_builder.inspect import read_signature
 
         got_in, got_out = read_signature(target, model.signature)
-        ctx.log.info(
-            "exported signature inputs %s outputs %s", [t.name for t in got_in], [t.name for t in got_out]
-        )
-        if sorted(t.name for t in got_in) != sorted(in_names) or sorted(t.name for t in got_out) != sorted(
-            out_names
-        ):
+        ctx.log.info("exported signature inputs %s outputs %s", [t.name for t in got_in], [t.name for t in got_out])
+        if sorted(t.name for t in got_in) != sorted(in_names) or sorted(t.name for t in got_out) != sorted(out_names):
             raise ConversionError(
                 f"model {model.name}: the exported signature names {[t.name for t in got_in]} -> "
                 f"{[t.name for t in got_out]} differ from the model's {in_names} -> {out_names}"

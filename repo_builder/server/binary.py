@@ -40,14 +40,10 @@ def find_distribution() -> TritonDistribution:
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(
-            f"The embedded Triton server needs nvidia-pytriton. Install it with: {_INSTALL}"
-        )
+        raise MissingDependencyError(f"The embedded Triton server needs nvidia-pytriton. Install it with: {_INSTALL}")
     package = Path(next(iter(spec.submodule_search_locations)))
     dist = TritonDistribution(root=package / "tritonserver", libs=package.parent / "nvidia_pytriton.libs")
-    missing = [
-        p for p in (dist.binary, dist.python_backend / "libtriton_python.so", dist.libs) if not p.exists()
-    ]
+    missing = [p for p in (dist.binary, dist.python_backend / "libtriton_python.so", dist.libs) if not p.exists()]
     if missing:
         raise MissingDependencyError(
             f"nvidia-pytriton at {package} has no usable tritonserver (missing: "

@@ -155,9 +155,7 @@ class EmbeddedServer:
         try:
             backends = make_backend_dir(dist, work / "backends")
             (work / "cache").mkdir()
-            self.served = prepare_repository(
-                self.repository, work / "repository", preview=self.preview_enabled
-            )
+            self.served = prepare_repository(self.repository, work / "repository", preview=self.preview_enabled)
             for p in self.served.previews:
                 self._progress(f"preview: {p.describe()}")
             attempts = 1 if all(self._ports_requested) else 3  # picked ports can be taken meanwhile
@@ -218,9 +216,7 @@ class EmbeddedServer:
         handle.write(("$ " + " ".join(cmd) + "\n").encode())
         handle.flush()
         self._log_handle = handle
-        self._progress(
-            f"starting tritonserver (HTTP {self.http_url}, gRPC {self.grpc_url}), log: {self.log_path}"
-        )
+        self._progress(f"starting tritonserver (HTTP {self.http_url}, gRPC {self.grpc_url}), log: {self.log_path}")
         in_main_thread = threading.current_thread() is threading.main_thread()
         self.process = subprocess.Popen(
             cmd,

@@ -53,9 +53,8 @@ class PreviewedModel:
 
     def describe(self) -> str:
         arts = ", ".join(f"v{v}: {p}" for v, p in sorted(self.artifacts.items()))
-        return (
-            f"{self.name}: {self.original} served as a python-backend preview "
-            f"running {self.runtime} on {arts}" + (f" ({'; '.join(self.changes)})" if self.changes else "")
+        return f"{self.name}: {self.original} served as a python-backend preview running {self.runtime} on {arts}" + (
+            f" ({'; '.join(self.changes)})" if self.changes else ""
         )
 
 
@@ -133,9 +132,7 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
     if config.HasField("optimization"):
         config.ClearField("optimization")
         changes.append("optimization cleared (GPU accelerators and CUDA graphs do not apply)")
-    signature = (
-        config.parameters["TF_SIGNATURE_DEF"].string_value if "TF_SIGNATURE_DEF" in config.parameters else ""
-    )
+    signature = config.parameters["TF_SIGNATURE_DEF"].string_value if "TF_SIGNATURE_DEF" in config.parameters else ""
 
     out = dest / name
     out.mkdir()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import triton_python_backend_utils as pb_utils  # type: ignore[import-not-found]  # the python backend's
+import triton_python_backend_utils as pb_utils  # the python backend's
 
 
 class TritonPythonModel:
@@ -25,9 +25,7 @@ class TritonPythonModel:
         self.model_name = config["name"]
         self.batching = int(config.get("max_batch_size", 0)) > 0
         self.input_names = [t["name"] for t in config.get("input", [])]
-        self.outputs = [
-            (t["name"], pb_utils.triton_string_to_numpy(t["data_type"])) for t in config["output"]
-        ]
+        self.outputs = [(t["name"], pb_utils.triton_string_to_numpy(t["data_type"])) for t in config["output"]]
         artifact = str(here / preview["artifact"])
         runtime = preview["runtime"]
         self.run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -87,9 +85,7 @@ class TritonPythonModel:
             error = pb_utils.TritonError(f"{self.model_name} (repo-builder preview): {type(e).__name__}: {e}")
             return [pb_utils.InferenceResponse(output_tensors=[], error=error) for _ in requests]
         return [
-            pb_utils.InferenceResponse(
-                output_tensors=[pb_utils.Tensor(name, value) for name, value in result.items()]
-            )
+            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(name, value) for name, value in result.items()])
             for result in results
         ]
 

@@ -143,9 +143,7 @@ def make_savedmodel(path: Path) -> None:
             return {"y": x * 3.0, "total": tf.reduce_sum(x, axis=1, keepdims=True)}
 
     module = Scale()
-    tf.saved_model.save(
-        module, str(path), signatures={"serving_default": module.serve.get_concrete_function()}
-    )
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve.get_concrete_function()})
 
 
 def manifest_entry(name: str, config: str, **extra: Any) -> dict[str, Any]:
@@ -154,8 +152,7 @@ def manifest_entry(name: str, config: str, **extra: Any) -> dict[str, Any]:
 
     cfg = text_format.Parse(config, ModelConfig())
     tensors = lambda ts: [  # noqa: E731
-        {"name": t.name, "dtype": DataType.Name(t.data_type).removeprefix("TYPE_"), "dims": list(t.dims)}
-        for t in ts
+        {"name": t.name, "dtype": DataType.Name(t.data_type).removeprefix("TYPE_"), "dims": list(t.dims)} for t in ts
     ]
     entry: dict[str, Any] = {
         "target": {
@@ -214,9 +211,7 @@ def make_repository(root: Path, with_tensorflow: bool = HAS_TF) -> Path:
         import tensorflow as tf
 
         x = rng.normal(size=(4, 3)).astype(np.float32)
-        fn = tf.saved_model.load(str(root / "tf_scale" / "1" / "model.savedmodel")).signatures[
-            "serving_default"
-        ]
+        fn = tf.saved_model.load(str(root / "tf_scale" / "1" / "model.savedmodel")).signatures["serving_default"]
         out = fn(x=tf.constant(x))
         refs["tf_scale"] = {"input/x": x, "output/y": out["y"].numpy(), "output/total": out["total"].numpy()}
 

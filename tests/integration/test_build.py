@@ -105,9 +105,7 @@ def test_served_names_are_the_names_the_user_sees(built_examples: BuiltExamples)
     assert [t.name for t in inputs] == ["image"] and [t.name for t in outputs] == ["class_probs"]
 
 
-def test_noop_rebuild_converts_nothing_without_tensorflow(
-    built_examples: BuiltExamples, tmp_path: Path
-) -> None:
+def test_noop_rebuild_converts_nothing_without_tensorflow(built_examples: BuiltExamples, tmp_path: Path) -> None:
     before = tree_digest(built_examples.repository)
     started = time.monotonic()
     done = run_build(built_examples.spec, built_examples.repository)
@@ -148,9 +146,7 @@ def test_only_converts_the_named_model(built_examples: BuiltExamples, tmp_path: 
     assert all(after[name] == before[name] for name in before if name != "two_tower")
 
 
-def test_killed_build_leaves_the_previous_repository_intact(
-    built_examples: BuiltExamples, tmp_path: Path
-) -> None:
+def test_killed_build_leaves_the_previous_repository_intact(built_examples: BuiltExamples, tmp_path: Path) -> None:
     spec = copy_examples(tmp_path / "examples")
     repo = tmp_path / "repo"
     shutil.copytree(built_examples.repository, repo)
@@ -361,9 +357,7 @@ def test_other_sources_saved_model_and_keras_files(built_examples: BuiltExamples
         {"name": "row_sums", "dtype": "FP32", "dims": [3]},
         {"name": "scaled", "dtype": "FP32", "dims": [3, 4]},
     ]
-    assert np.load(tmp_path / "repo" / "no_batch" / "reference.npz")[
-        "input/grid"
-    ].shape == (3, 4)
+    assert np.load(tmp_path / "repo" / "no_batch" / "reference.npz")["input/grid"].shape == (3, 4)
     assert "max_batch_size: 0" in (tmp_path / "repo" / "no_batch" / "config.pbtxt").read_text()
     import onnx
 

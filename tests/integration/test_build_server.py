@@ -129,9 +129,7 @@ def served(python_repository: Path, tmp_path_factory: pytest.TempPathFactory) ->
     server = Server(python_repository, work, args)
     try:
         if not server.wait_ready():
-            pytest.fail(
-                "tritonserver did not become ready:\n" + server.log.read_text(errors="replace")[-4000:]
-            )
+            pytest.fail("tritonserver did not become ready:\n" + server.log.read_text(errors="replace")[-4000:])
         yield server
     finally:
         server.stop()
@@ -184,9 +182,7 @@ def test_concurrent_requests_are_batched(served: Server, python_repository: Path
     assert int(stats["inference_count"]) >= 48
 
 
-def test_built_repository_is_served_whole_with_default_model_control(
-    served: Server, python_repository: Path
-) -> None:
+def test_built_repository_is_served_whole_with_default_model_control(served: Server, python_repository: Path) -> None:
     """Everything repo-builder writes is where Triton does not look: the server loaded every model of the
     repository (it would have exited on any folder it could not load, and --strict-readiness holds
     readiness until all are ready) and lists nothing else."""
@@ -195,9 +191,7 @@ def test_built_repository_is_served_whole_with_default_model_control(
         assert (python_repository / name / "reference.npz").is_file()
         assert (python_repository / name / "build.log").is_file()
     with urllib.request.urlopen(
-        urllib.request.Request(
-            f"http://127.0.0.1:{served.http}/v2/repository/index", method="POST", data=b"{}"
-        )
+        urllib.request.Request(f"http://127.0.0.1:{served.http}/v2/repository/index", method="POST", data=b"{}")
     ) as r:
         index = {m["name"]: m for m in json.loads(r.read())}
     assert sorted(index) == sorted(PYTHON_MODELS)

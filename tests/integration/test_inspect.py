@@ -63,9 +63,7 @@ def test_inspect_output_is_a_valid_spec() -> None:
     )
 
 
-def test_inspect_command_on_a_saved_model(
-    built_examples: BuiltExamples, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_inspect_command_on_a_saved_model(built_examples: BuiltExamples, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(built_examples.repository)
     out = io.StringIO()
 

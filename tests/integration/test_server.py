@@ -58,9 +58,7 @@ def test_triton_does_not_ignore_hidden_repo_builder_folder(tmp_path: Path) -> No
     dist = find_distribution()
     backends = make_backend_dir(dist, tmp_path / "backends")
     http, grpc, metrics = free_ports(3)
-    env = dict(
-        os.environ, LD_LIBRARY_PATH=str(dist.libs), PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}"
-    )
+    env = dict(os.environ, LD_LIBRARY_PATH=str(dist.libs), PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}")
     result = subprocess.run(
         [
             str(dist.binary),
@@ -99,15 +97,11 @@ def test_serves_repository_with_preview(embedded_server: EmbeddedServer, model_r
     if (model_repository / "tf_scale").exists():
         expected["tf_scale"] = ("tensorflow_savedmodel", "tensorflow")
     assert {n: (p.original, p.runtime) for n, p in previews.items()} == expected
-    assert previews["trt_mlp"].artifacts == {
-        1: (model_repository / "trt_mlp" / "1" / "model.onnx").resolve()
-    }
+    assert previews["trt_mlp"].artifacts == {1: (model_repository / "trt_mlp" / "1" / "model.onnx").resolve()}
     assert "instance_group[0].kind KIND_GPU -> KIND_CPU (no GPU)" in previews["onnx_mlp"].changes
     # the user's repository is untouched
     assert not (model_repository / "onnx_mlp" / "1" / "model.py").exists()
-    assert (
-        (model_repository / "onnx_mlp" / "config.pbtxt").read_text().startswith('name: "onnx_mlp"\nplatform:')
-    )
+    assert (model_repository / "onnx_mlp" / "config.pbtxt").read_text().startswith('name: "onnx_mlp"\nplatform:')
 
     client = httpclient.InferenceServerClient(embedded_server.http_url, network_timeout=10)
     try:
@@ -167,10 +161,7 @@ def test_stop_leaves_no_process_and_no_shared_memory(tmp_path: Path) -> None:
 
 
 def test_startup_failure_reports_log_tail(tmp_path: Path) -> None:
-    broken = (
-        "class TritonPythonModel:\n"
-        "    def initialize(self, args):\n        raise RuntimeError('boom in init')\n"
-    )
+    broken = "class TritonPythonModel:\n    def initialize(self, args):\n        raise RuntimeError('boom in init')\n"
     server = EmbeddedServer(py_add_repository(tmp_path / "repo", broken), startup_timeout=60)
     with pytest.raises(DeploymentError) as info:
         server.start()

@@ -75,9 +75,7 @@ def test_healthy_deployment_passes(
     assert report.get("golden", "ens").detail == "the manifest has no reference for this model (ensemble)"
     assert got["ens/dynamic_batching"] == "skip"
     config = report.get("config", "py_add")
-    assert config.detail.startswith(
-        f"equal to {model_repository / 'py_add' / 'config.pbtxt'}; filled in by the server"
-    )
+    assert config.detail.startswith(f"equal to {model_repository / 'py_add' / 'config.pbtxt'}; filled in by the server")
     assert "instance_group[0].name" in config.data["server_filled"]
     assert report.get("config", "onnx_mlp").data["preview"] is True
     levels = report.get("performance", "py_add").data["levels"]
@@ -199,9 +197,7 @@ def test_server_down_fails_fast_with_clear_report(model_repository: Path, protoc
     assert not report.ok
     assert [c.id for c in report.checks] == ["server", "models"]
     assert report.get("server").status == "fail"
-    assert report.get("server").detail.startswith(
-        f"cannot reach Triton at 127.0.0.1:{port} over {protocol} ("
-    )
+    assert report.get("server").detail.startswith(f"cannot reach Triton at 127.0.0.1:{port} over {protocol} (")
     assert report.get("models").detail == "not checked: the server is not reachable or not ready"
     suite = ET.fromstring(report.to_junit()).find("testsuite")
     assert suite is not None and suite.get("failures") == "1" and suite.get("skipped") == "1"

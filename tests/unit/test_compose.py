@@ -176,9 +176,7 @@ def test_the_parser_refuses_a_missing_admin_key() -> None:
 # --------------------------------------------------------------------------------------------- the guard
 
 
-def test_tf_backend_model_with_a_release_after_2502_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_tf_backend_model_with_a_release_after_2502_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = _spec(
         tmp_path,
         monkeypatch,
@@ -217,9 +215,7 @@ def test_compose_command_exits_1_with_the_message(tmp_path: Path) -> None:
         "RepoBuilderError\ntry:\n    compose_command(sys.argv[1])\nexcept RepoBuilderError as e:\n"
         "    print(e.message, file=sys.stderr)\n    sys.exit(1)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(spec)], capture_output=True, text=True, cwd=tmp_path
-    )
+    result = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 1
     assert "release 26.01 cannot serve 1 model of this spec" in result.stderr
     assert "  - m (target savedmodel)" in result.stderr
@@ -244,9 +240,9 @@ def test_image_tag(
     models = "".join(_model(f"m{i}", t) for i, t in enumerate(targets))
     spec = _spec(tmp_path, monkeypatch, triton, models)
     assert compose.resolve_image_tag(spec) == expected
-    image = _services(compose.render_compose(spec, tmp_path / "model_repository")["docker-compose.yml"])[
-        "triton"
-    ]["image"]
+    image = _services(compose.render_compose(spec, tmp_path / "model_repository")["docker-compose.yml"])["triton"][
+        "image"
+    ]
     if "python" in targets:
         assert image.startswith(f"repo-builder/tritonserver:{expected}-py3-python-")
     else:
@@ -302,9 +298,7 @@ def test_one_model_without_named_gpus_reserves_all(tmp_path: Path, monkeypatch: 
 
 def test_ensembles_reserve_nothing_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tensor = "{name: x, dtype: FP32, dims: [4]}"
-    models = _model(
-        "a", "onnx", f"instance_groups: [{{kind: KIND_CPU}}]\ninputs: [{tensor}]\noutputs: [{tensor}]"
-    )
+    models = _model("a", "onnx", f"instance_groups: [{{kind: KIND_CPU}}]\ninputs: [{tensor}]\noutputs: [{tensor}]")
     models += (
         f"  - name: pipe\n    target: ensemble\n    inputs: [{tensor}]\n    outputs: [{tensor}]\n"
         "    steps: [{model: a, input_map: {x: x}, output_map: {x: x}}]\n"
@@ -349,9 +343,7 @@ def test_bind_address_must_be_an_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_command_restricts_the_admin_apis(monkeypatch: pytest.MonkeyPatch) -> None:
-    command = _services(_render_case("tf_backend_2502", monkeypatch)["docker-compose.yml"])["triton"][
-        "command"
-    ]
+    command = _services(_render_case("tf_backend_2502", monkeypatch)["docker-compose.yml"])["triton"]["command"]
     key = "admin-key=${MY_TRITON_KEY:?set MY_TRITON_KEY to the key of the admin APIs}"
     assert f"--http-restricted-api=model-repository,shared-memory,logging,trace:{key}" in command
     assert f"--grpc-restricted-protocol=model-repository,shared-memory,logging,trace:{key}" in command
@@ -410,9 +402,7 @@ def test_engine_builder_runs_before_triton(monkeypatch: pytest.MonkeyPatch) -> N
     assert services["triton"]["image"] == f"nvcr.io/nvidia/tritonserver:{compose.NEWEST_KNOWN_RELEASE}-py3"
     assert builder["volumes"] == ["./model_repository:/models"]  # read-write: it writes the plans
     assert builder["working_dir"] == "/models"
-    assert services["triton"]["depends_on"] == {
-        "engine-builder": {"condition": "service_completed_successfully"}
-    }
+    assert services["triton"]["depends_on"] == {"engine-builder": {"condition": "service_completed_successfully"}}
     script = builder["command"][-1]
     assert "mlp_plan/1/build_plan.sh" in script
     assert "mlp_plan/2/build_plan.sh" in script
@@ -441,9 +431,7 @@ def test_manifest_removes_plans_built_locally(tmp_path: Path, monkeypatch: pytes
             "b": {"status": "recipe", "recipe": "b/3/build_plan.sh"},
         },
     )
-    assert compose.engine_recipes(spec, repo) == [
-        compose.Recipe("b", 3, "b/3/build_plan.sh", "b/3/model.plan")
-    ]
+    assert compose.engine_recipes(spec, repo) == [compose.Recipe("b", 3, "b/3/build_plan.sh", "b/3/model.plan")]
     all_built = {"a": {"status": "built"}, "b": {"status": "built"}}
     (repo / "repo_builder_manifest.json").write_text(json.dumps({"format": 1, "models": all_built}))
     services = _services(compose.render_compose(spec, repo)["docker-compose.yml"])
@@ -480,9 +468,7 @@ def test_python_pins_follow_the_container_python(monkeypatch: pytest.MonkeyPatch
 
 def test_runtime_pins_match_the_convert_extra() -> None:
     tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
-        "convert"
-    ]
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["convert"]
     pins = dict(item.split("==") for item in extra)
     newest = compose.RUNTIME_PINS["3.12"]
     assert newest["tensorflow"] == pins["tensorflow"]

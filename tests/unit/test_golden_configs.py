@@ -39,9 +39,7 @@ def _render(capsys: pytest.CaptureFixture[str], case: str, out: Path) -> Path:
 
 def _golden_configs() -> list[tuple[str, str]]:
     return [
-        (case, p.parent.name)
-        for case in CASES
-        for p in sorted((CASES_DIR / case / "expected").glob("*/config.pbtxt"))
+        (case, p.parent.name) for case in CASES for p in sorted((CASES_DIR / case / "expected").glob("*/config.pbtxt"))
     ]
 
 
@@ -70,9 +68,7 @@ def test_render_matches_golden(
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_layout_has_numeric_version_folders(
-    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_layout_has_numeric_version_folders(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = _render(capsys, case, tmp_path / "repo")
     spec = load_spec(CASES_DIR / case / "spec.yaml")
     models = {p.name for p in repo.iterdir() if p.name != META}
@@ -84,9 +80,7 @@ def test_layout_has_numeric_version_folders(
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_render_twice_is_byte_identical(
-    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_render_twice_is_byte_identical(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first = _files(_render(capsys, case, tmp_path / "first"), meta=True)
     second = _files(_render(capsys, case, tmp_path / "second"), meta=True)
     assert first == second

@@ -43,9 +43,7 @@ def test_per_item_scalar_gets_dims_1_and_empty_reshape() -> None:
 def test_explicit_max_batch_size_needs_a_batch_dim() -> None:
     with pytest.raises(SpecError) as e:
         resolve(model(max_batch_size=4), [Tensor("x", "FP32", (3, 4))], [Tensor("y", "FP32", (3,))])
-    assert "max_batch_size is 4 but 'x' has shape [3, 4] with no variable first (batch) dimension" in str(
-        e.value
-    )
+    assert "max_batch_size is 4 but 'x' has shape [3, 4] with no variable first (batch) dimension" in str(e.value)
 
 
 def test_contradictions_show_both_sides() -> None:

@@ -661,16 +661,11 @@ def test_check_reports_the_same(
     assert result.stderr == "error: " + message.replace("{tmp}", str(tmp_path))
 
 
-def test_missing_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     result = run_cli(capsys, "render", "nowhere.yaml", "-o", "out")
     assert (result.code, result.stdout) == (1, "")
-    assert (
-        result.stderr
-        == "error: nowhere.yaml: no such file; expected a YAML spec (see `repo-builder schema`)\n"
-    )
+    assert result.stderr == "error: nowhere.yaml: no such file; expected a YAML spec (see `repo-builder schema`)\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -689,9 +684,7 @@ def test_invalid_spec_leaves_an_existing_repository_unchanged(
     monkeypatch.chdir(tmp_path)
     good = INVALID[[p.id for p in INVALID].index("duplicate_model_names")].values[0]
     assert isinstance(good, str)
-    _write(
-        tmp_path, good.split("  - name: base", 2)[0] + "  - name: base" + good.split("  - name: base", 2)[1]
-    )
+    _write(tmp_path, good.split("  - name: base", 2)[0] + "  - name: base" + good.split("  - name: base", 2)[1])
     assert run_cli(capsys, "render", "spec.yaml", "-o", "out").code == 0
     snapshot = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     _write(tmp_path, good)  # now invalid: the name is used twice
@@ -702,9 +695,7 @@ def test_invalid_spec_leaves_an_existing_repository_unchanged(
 
 
 def test_api_raises_spec_error_with_the_same_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text, message = next(
-        (p.values[0], p.values[1]) for p in INVALID if p.id == "preferred_batch_size_too_large"
-    )
+    text, message = next((p.values[0], p.values[1]) for p in INVALID if p.id == "preferred_batch_size_too_large")
     assert isinstance(text, str) and isinstance(message, str)
     _write(tmp_path, text)
     monkeypatch.chdir(tmp_path)

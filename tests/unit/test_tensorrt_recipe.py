@@ -100,10 +100,7 @@ def test_recipe_is_a_shell_script_relative_to_the_repository_root(tmp_path: Path
     subprocess.run([str(script)], check=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, cwd=tmp_path)
     repo = tmp_path / "repo"
     assert (repo / "trtexec.cwd").read_text().strip() == str(repo)
-    assert (
-        "--onnx=bert/1/model.onnx --saveEngine=bert/1/model.plan"
-        in (repo / "trtexec.args").read_text()
-    )
+    assert "--onnx=bert/1/model.onnx --saveEngine=bert/1/model.plan" in (repo / "trtexec.args").read_text()
 
 
 def test_capability_message() -> None:
@@ -154,9 +151,7 @@ class RecordingTensorRTDouble:
         double = self
 
         class Profile:
-            def set_shape(
-                self, name: str, lo: tuple[int, ...], mid: tuple[int, ...], hi: tuple[int, ...]
-            ) -> None:
+            def set_shape(self, name: str, lo: tuple[int, ...], mid: tuple[int, ...], hi: tuple[int, ...]) -> None:
                 double.calls.append(("set_shape", name, lo, mid, hi))
 
         class Cache:
@@ -215,9 +210,7 @@ class RecordingTensorRTDouble:
         self.OnnxParser = OnnxParser
 
 
-def test_build_plan_calls_tensorrt_10_api_recorded_by_a_double(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_build_plan_calls_tensorrt_10_api_recorded_by_a_double(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
     import sys
 

@@ -26,24 +26,18 @@ ensemble_scheduling { step [ { model_name: "m" model_version: -1
   input_map { key: "x" value: "x" } output_map { key: "y" value: "y" } } ] }
 """
 ENSEMBLE = 'name: "e"\nplatform: "ensemble"\nmax_batch_size: 8\n' + TENSORS
-TRT_ACCEL = (
-    'optimization { execution_accelerators { gpu_execution_accelerator [ { name: "tensorrt" %s } ] } }\n'
-)
+TRT_ACCEL = 'optimization { execution_accelerators { gpu_execution_accelerator [ { name: "tensorrt" %s } ] } }\n'
 
 BAD = [
     pytest.param('platform: "onnxruntime_onnx"\n' + TENSORS, "name is empty", id="no-name"),
-    pytest.param(
-        ONNX + 'backend: "onnxruntime"\n', "exactly one of platform and backend must be set", id="both"
-    ),
+    pytest.param(ONNX + 'backend: "onnxruntime"\n', "exactly one of platform and backend must be set", id="both"),
     pytest.param('name: "m"\n' + TENSORS, "exactly one of platform and backend must be set", id="neither"),
     pytest.param(
         ONNX.replace("onnxruntime_onnx", "onnx_runtime"),
         "unknown platform 'onnx_runtime'",
         id="unknown-platform",
     ),
-    pytest.param(
-        ONNX.replace("max_batch_size: 8", "max_batch_size: -1"), "max_batch_size must be >= 0", id="mbs"
-    ),
+    pytest.param(ONNX.replace("max_batch_size: 8", "max_batch_size: -1"), "max_batch_size must be >= 0", id="mbs"),
     pytest.param(
         'name: "m"\nplatform: "onnxruntime_onnx"\n' + TENSORS.split("\n")[1],
         "no input tensors",
@@ -64,9 +58,7 @@ BAD = [
         "input 'x': dims must have rank >= 1 (use dims [1] with reshape [] for a scalar)",
         id="rank-0",
     ),
-    pytest.param(
-        ONNX.replace("dims: [ 2 ]", "dims: [ 0 ]"), "output 'y': dim 0 must be positive or -1", id="dim-0"
-    ),
+    pytest.param(ONNX.replace("dims: [ 2 ]", "dims: [ 0 ]"), "output 'y': dim 0 must be positive or -1", id="dim-0"),
     pytest.param(
         ONNX.replace("dims: [ 4 ]", "dims: [ -2 ]"),
         "input 'x': dim -2 must be positive or -1",
@@ -77,9 +69,7 @@ BAD = [
         "input 'x': data_type is not set",
         id="no-dtype",
     ),
-    pytest.param(
-        NOBATCH + "dynamic_batching { }\n", "dynamic_batching needs max_batch_size > 0", id="db-mbs-0"
-    ),
+    pytest.param(NOBATCH + "dynamic_batching { }\n", "dynamic_batching needs max_batch_size > 0", id="db-mbs-0"),
     pytest.param(
         ONNX + "dynamic_batching { preferred_batch_size: [ 4, 16 ] }\n",
         "preferred_batch_size 16 is outside 1..8",
@@ -222,9 +212,7 @@ BAD = [
         pytest.param(NOBATCH, id="nobatch"),
         pytest.param(ENSEMBLE + ENSEMBLE_STEPS, id="ensemble"),
         pytest.param('name: "p"\nbackend: "python"\nmax_batch_size: 0\n', id="python-without-tensors"),
-        pytest.param(
-            TF + TRT_ACCEL % 'parameters { key: "max_cached_engines" value: "4" }', id="tf-trt-accel"
-        ),
+        pytest.param(TF + TRT_ACCEL % 'parameters { key: "max_cached_engines" value: "4" }', id="tf-trt-accel"),
         pytest.param(
             PLAN + 'cc_model_filenames { key: "8.6" value: "m86.plan" }\n'
             'instance_group [ { kind: KIND_GPU count: 1 gpus: [ 0 ] profile: [ "0" ] } ]\n'
@@ -279,9 +267,7 @@ def test_rendered_config_that_does_not_parse_is_a_generator_bug(monkeypatch: pyt
     )
     tensors = render.spec_tensors(model)
     assert tensors is not None
-    monkeypatch.setattr(
-        render, "render_template", lambda *a, **k: 'name: "broken"\nmax_batch_size: "eight"\n'
-    )
+    monkeypatch.setattr(render, "render_template", lambda *a, **k: 'name: "broken"\nmax_batch_size: "eight"\n')
     with pytest.raises(GeneratorBug) as caught:
         render.render_config(model, tensors)
     assert caught.value.message.startswith("the config.pbtxt rendered for broken does not parse as Triton's")
@@ -300,9 +286,7 @@ def test_rendered_config_that_breaks_a_rule_is_a_generator_bug(monkeypatch: pyte
     )
     tensors = render.spec_tensors(model)
     assert tensors is not None
-    monkeypatch.setattr(
-        render, "render_template", lambda *a, **k: 'name: "ruled"\nplatform: "onnxruntime_onnx"\n'
-    )
+    monkeypatch.setattr(render, "render_template", lambda *a, **k: 'name: "ruled"\nplatform: "onnxruntime_onnx"\n')
     with pytest.raises(GeneratorBug) as caught:
         render.render_config(model, tensors)
     assert caught.value.message == (
