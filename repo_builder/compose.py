@@ -558,6 +558,14 @@ def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool =
     return list(targets)
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def check_compose_target(spec: Spec, output: str | Path | None = None, *, force: bool = False) -> None:
     """Fail early (before a long build) when write_compose would refuse to replace a foreign file."""
     repo = _normal(spec.repository_path(output))
@@ -645,7 +653,7 @@ def up_command(
         raise DeploymentError(
             f"cannot start the deployment: {status.problem}.\n"
             f"`repo-builder up` needs Docker with Compose v2 and the NVIDIA Container Toolkit. Without them, "
-            f"`repo-builder serve {spec_path}` serves the repository on this machine's CPU."
+            f"`repo-builder serve {_shown(repo)}` serves the repository on this machine's CPU."
         )
     env = key_env(spec)
     if not os.environ.get(env):

@@ -548,7 +548,7 @@ def test_up_without_docker_points_to_serve(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(DeploymentError) as e:
         compose.up_command("spec.yaml")
     assert e.value.message.startswith(f"cannot start the deployment: {status.problem}.\n")
-    assert "`repo-builder serve spec.yaml` serves the repository on this machine's CPU" in e.value.message
+    assert "`repo-builder serve model_repository` serves the repository on this machine's CPU" in e.value.message
     assert not (tmp_path / "docker-compose.yml").exists()
 
 
