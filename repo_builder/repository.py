@@ -85,7 +85,25 @@ def read_manifest(repo: Path) -> dict[str, Any] | None:
 def write_manifest(repo: Path, manifest: dict[str, Any]) -> None:
     path = manifest_path(repo)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    path.write_text(dump_manifest(manifest))
+
+
+def dump_manifest(manifest: dict[str, Any]) -> str:
+    """Sorted JSON, one line per model entry: readable and diffable, and written by json's C encoder
+    (an indented dump goes through the pure-Python encoder: ~0.3 s for 1,000 models)."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+    lines = []
+    for key in sorted(manifest):
+        value = manifest[key]
+        if isinstance(value, dict) and key in ("models", "failed") and value:
+            entries = ",\n".join(f"    {compact(name)}: {compact(value[name])}" for name in sorted(value))
+            lines.append(f"  {compact(key)}: {{\n{entries}\n  }}")
+        else:
+            lines.append(f"  {compact(key)}: {compact(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def sha256_file(path: Path) -> str:
