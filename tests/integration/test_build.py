@@ -48,6 +48,13 @@ EXPECTED = {
 }
 
 
+def write_spec(folder: Path, models: list[dict]) -> Path:
+    """models.yaml in `folder` with these models, built into `folder/repo`."""
+    spec = folder / "models.yaml"
+    spec.write_text(yaml.safe_dump({"repository": "repo", "models": models}))
+    return spec
+
+
 def manifest(repo: Path) -> dict:
     return json.loads((repo / "repo_builder_manifest.json").read_text())
 
@@ -223,28 +230,23 @@ def test_failing_model_is_reported_and_the_others_build(tmp_path: Path) -> None:
         "def broken():\n"
         "    raise RuntimeError('the factory is broken on purpose')\n"
     )
-    spec = tmp_path / "models.yaml"
-    spec.write_text(
-        yaml.safe_dump(
+    spec = write_spec(
+        tmp_path,
+        [
             {
-                "repository": "repo",
-                "models": [
-                    {
-                        "name": "good",
-                        "source": {"python": "models.py:good"},
-                        "target": "savedmodel",
-                        "versions": [1, 2],
-                    },
-                    {"name": "broken", "source": {"python": "models.py:broken"}, "target": "onnx"},
-                    {
-                        "name": "wrong_dtype",
-                        "source": {"python": "models.py:good"},
-                        "target": "onnx",
-                        "inputs": [{"name": "x", "dtype": "INT32", "dims": [5]}],
-                    },
-                ],
-            }
-        )
+                "name": "good",
+                "source": {"python": "models.py:good"},
+                "target": "savedmodel",
+                "versions": [1, 2],
+            },
+            {"name": "broken", "source": {"python": "models.py:broken"}, "target": "onnx"},
+            {
+                "name": "wrong_dtype",
+                "source": {"python": "models.py:good"},
+                "target": "onnx",
+                "inputs": [{"name": "x", "dtype": "INT32", "dims": [5]}],
+            },
+        ],
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 1
@@ -315,32 +317,27 @@ def test_other_sources_saved_model_and_keras_files(built_examples: BuiltExamples
         "def build():\n"
         "    return Fixed()\n"
     )
-    spec = tmp_path / "models.yaml"
-    spec.write_text(
-        yaml.safe_dump(
+    spec = write_spec(
+        tmp_path,
+        [
+            {"name": "no_batch", "source": {"python": "fixed.py:build"}, "target": "python"},
+            {"name": "from_keras", "source": {"keras_file": "mlp.keras"}, "target": "onnx"},
+            {"name": "from_h5", "source": {"keras_file": "mlp.h5"}, "target": "savedmodel"},
+            {"name": "from_saved", "source": {"saved_model": "cnn_saved"}, "target": "python"},
             {
-                "repository": "repo",
-                "models": [
-                    {"name": "no_batch", "source": {"python": "fixed.py:build"}, "target": "python"},
-                    {"name": "from_keras", "source": {"keras_file": "mlp.keras"}, "target": "onnx"},
-                    {"name": "from_h5", "source": {"keras_file": "mlp.h5"}, "target": "savedmodel"},
-                    {"name": "from_saved", "source": {"saved_model": "cnn_saved"}, "target": "python"},
-                    {
-                        "name": "keras3_named",
-                        "source": {"saved_model": "keras3_saved"},
-                        "target": "onnx",
-                        "inputs": [{"name": "features", "dtype": "FP32", "dims": [16]}],
-                        "outputs": [{"name": "probs", "dtype": "FP32", "dims": [4]}],
-                    },
-                    {
-                        "name": "keras3_saved",
-                        "source": {"saved_model": "keras3_saved"},
-                        "target": "onnx",
-                        "max_batch_size": 4,
-                    },
-                ],
-            }
-        )
+                "name": "keras3_named",
+                "source": {"saved_model": "keras3_saved"},
+                "target": "onnx",
+                "inputs": [{"name": "features", "dtype": "FP32", "dims": [16]}],
+                "outputs": [{"name": "probs", "dtype": "FP32", "dims": [4]}],
+            },
+            {
+                "name": "keras3_saved",
+                "source": {"saved_model": "keras3_saved"},
+                "target": "onnx",
+                "max_batch_size": 4,
+            },
+        ],
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -379,21 +376,16 @@ def test_tftrt_target_fails_with_what_works_instead(tmp_path: Path) -> None:
         "    x = keras.Input((4,), name='x')\n"
         "    return keras.Model(x, keras.layers.Dense(2, name='y')(x))\n"
     )
-    spec = tmp_path / "models.yaml"
-    spec.write_text(
-        yaml.safe_dump(
+    spec = write_spec(
+        tmp_path,
+        [
             {
-                "repository": "repo",
-                "models": [
-                    {
-                        "name": "trt",
-                        "source": {"python": "models.py:good"},
-                        "target": "tftrt",
-                        "precision": "fp16",
-                    },
-                ],
-            }
-        )
+                "name": "trt",
+                "source": {"python": "models.py:good"},
+                "target": "tftrt",
+                "precision": "fp16",
+            },
+        ],
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 1
@@ -415,23 +407,18 @@ def test_tensorrt_target_writes_onnx_and_recipe_without_tensorrt(tmp_path: Path)
         "    return keras.Model(x, keras.layers.Dense(2, "
         "name='y')(keras.layers.GlobalAveragePooling1D()(e)))\n"
     )
-    spec = tmp_path / "models.yaml"
-    spec.write_text(
-        yaml.safe_dump(
+    spec = write_spec(
+        tmp_path,
+        [
             {
-                "repository": "repo",
-                "models": [
-                    {
-                        "name": "plan",
-                        "source": {"python": "models.py:text"},
-                        "target": "tensorrt",
-                        "precision": "fp16",
-                        "max_batch_size": 16,
-                        "tensorrt": {"shapes": {"ids": {"min": [1], "opt": [32], "max": [256]}}},
-                    },
-                ],
-            }
-        )
+                "name": "plan",
+                "source": {"python": "models.py:text"},
+                "target": "tensorrt",
+                "precision": "fp16",
+                "max_batch_size": 16,
+                "tensorrt": {"shapes": {"ids": {"min": [1], "opt": [32], "max": [256]}}},
+            },
+        ],
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -463,21 +450,16 @@ def test_tftrt_conversion_on_a_tensorrt_build(tmp_path: Path) -> None:
         "    h = keras.layers.Dense(64, activation='relu')(x)\n"
         "    return keras.Model(x, keras.layers.Dense(4, name='y')(h))\n"
     )
-    spec = tmp_path / "models.yaml"
-    spec.write_text(
-        yaml.safe_dump(
+    spec = write_spec(
+        tmp_path,
+        [
             {
-                "repository": "repo",
-                "models": [
-                    {
-                        "name": "trt",
-                        "source": {"python": "models.py:mlp"},
-                        "target": "tftrt",
-                        "precision": "fp16",
-                    },
-                ],
-            }
-        )
+                "name": "trt",
+                "source": {"python": "models.py:mlp"},
+                "target": "tftrt",
+                "precision": "fp16",
+            },
+        ],
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -498,21 +480,16 @@ def test_tensorrt_plan_is_built_where_tensorrt_exists(tmp_path: Path) -> None:
         "    x = keras.Input((16,), name='x')\n"
         "    return keras.Model(x, keras.layers.Dense(4, name='y')(x))\n"
     )
-    spec = tmp_path / "models.yaml"
-    spec.write_text(
-        yaml.safe_dump(
+    spec = write_spec(
+        tmp_path,
+        [
             {
-                "repository": "repo",
-                "models": [
-                    {
-                        "name": "plan",
-                        "source": {"python": "models.py:mlp"},
-                        "target": "tensorrt",
-                        "verify": False,
-                    },
-                ],
-            }
-        )
+                "name": "plan",
+                "source": {"python": "models.py:mlp"},
+                "target": "tensorrt",
+                "verify": False,
+            },
+        ],
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -541,17 +518,12 @@ def test_legacy_tf_keras_factory_and_h5(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    spec = tmp_path / "models.yaml"
-    spec.write_text(
-        yaml.safe_dump(
-            {
-                "repository": "repo",
-                "models": [
-                    {"name": "legacy_onnx", "source": {"python": "legacy.py:build"}, "target": "onnx"},
-                    {"name": "legacy_h5", "source": {"keras_file": "legacy.h5"}, "target": "savedmodel"},
-                ],
-            }
-        )
+    spec = write_spec(
+        tmp_path,
+        [
+            {"name": "legacy_onnx", "source": {"python": "legacy.py:build"}, "target": "onnx"},
+            {"name": "legacy_h5", "source": {"keras_file": "legacy.h5"}, "target": "savedmodel"},
+        ],
     )
     done = run_build(spec, tmp_path / "repo")
     assert done.returncode == 0, done.stdout + done.stderr
