@@ -23,6 +23,8 @@ def main() -> int:
     parser.add_argument("--protocol", choices=["http", "grpc"], default="http")
     args = parser.parse_args()
 
+    from tritonclient.utils import np_to_triton_dtype
+
     if args.protocol == "grpc":
         import tritonclient.grpc as client_lib
     else:
@@ -42,7 +44,9 @@ def main() -> int:
                 continue
             array = data[key]
             batch = array[:2] if entry["max_batch_size"] > 0 else array  # a batch of two rows
-            tensor = client_lib.InferInput(key.removeprefix("input/"), list(batch.shape), _datatype(batch))
+            tensor = client_lib.InferInput(
+                key.removeprefix("input/"), list(batch.shape), np_to_triton_dtype(batch.dtype)
+            )
             tensor.set_data_from_numpy(batch)
             inputs.append(tensor)
         result = client.infer(name, inputs)
@@ -60,19 +64,6 @@ def main() -> int:
                 f"max|diff|={error:.2e} {'ok' if ok else 'MISMATCH'}"
             )
     return 1 if failures else 0
-
-
-def _datatype(array: np.ndarray) -> str:
-    return {
-        "float32": "FP32",
-        "float16": "FP16",
-        "float64": "FP64",
-        "int32": "INT32",
-        "int64": "INT64",
-        "bool": "BOOL",
-        "uint8": "UINT8",
-        "int8": "INT8",
-    }[array.dtype.name]
 
 
 if __name__ == "__main__":
