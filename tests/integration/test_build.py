@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -153,19 +154,23 @@ def test_only_converts_the_named_model(built_examples: BuiltExamples, tmp_path: 
     assert all(after[name] == before[name] for name in before if name != "two_tower")
 
 
-def test_killed_build_leaves_the_previous_repository_intact(built_examples: BuiltExamples, tmp_path: Path) -> None:
+def start_forced_build(
+    built_examples: BuiltExamples, tmp_path: Path, **popen: Any
+) -> tuple[subprocess.Popen[str], Path, Path, dict[str, str]]:
+    """A copy of the built examples, and a `--force` rebuild of it started in a child process."""
     spec = copy_examples(tmp_path / "examples")
     repo = tmp_path / "repo"
     shutil.copytree(built_examples.repository, repo)
     before = tree_digest(repo)
     script = spec.parent / "_build.py"
     script.write_text(BUILD_SCRIPT)
-    proc = subprocess.Popen(
-        [PYTHON, str(script), str(spec), str(repo), "--force"],
-        cwd=spec.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    proc = subprocess.Popen([PYTHON, str(script), str(spec), str(repo), "--force"], cwd=spec.parent, text=True, **popen)
+    return proc, spec, repo, before
+
+
+def test_killed_build_leaves_the_previous_repository_intact(built_examples: BuiltExamples, tmp_path: Path) -> None:
+    proc, spec, repo, before = start_forced_build(
+        built_examples, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         deadline = time.monotonic() + 120
@@ -197,18 +202,8 @@ def test_killed_build_leaves_the_previous_repository_intact(built_examples: Buil
 def test_interrupted_build_with_sigterm_removes_its_staging_folder(
     built_examples: BuiltExamples, tmp_path: Path
 ) -> None:
-    spec = copy_examples(tmp_path / "examples")
-    repo = tmp_path / "repo"
-    shutil.copytree(built_examples.repository, repo)
-    before = tree_digest(repo)
-    script = spec.parent / "_build.py"
-    script.write_text(BUILD_SCRIPT)
-    proc = subprocess.Popen(
-        [PYTHON, str(script), str(spec), str(repo), "--force"],
-        cwd=spec.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, _spec, repo, before = start_forced_build(
+        built_examples, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".repo.staging-*/*/build.log")) and time.monotonic() < deadline:
