@@ -78,10 +78,12 @@ OutputOpt = Annotated[
 @app.command()
 def check(spec: SpecArg) -> None:
     """Validate a spec and the configs it renders; writes nothing."""
+    from repo_builder.compose import resolve_image_tag
     from repo_builder.render import render_config, spec_tensors
     from repo_builder.spec import load_spec
 
     loaded = load_spec(spec)
+    resolve_image_tag(loaded)  # the release guard: a pinned tag must serve every model
     rendered = 0
     for model in loaded.models:
         tensors = spec_tensors(model)

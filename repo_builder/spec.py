@@ -594,7 +594,7 @@ class Spec(_Base):
         first: dict[str, int] = {}
         for i, m in enumerate(self.models):
             if m.name in first:
-                found.add(("models", i, "name"), f"model name {m.name!r} is already used by models[{first[m.name]}]")
+                found.add(("models", i, "name"), duplicate_name_message(m.name, first[m.name]))
             else:
                 first[m.name] = i
         by_name = {m.name: m for m in self.models}
@@ -623,6 +623,10 @@ class Spec(_Base):
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
+
+
+def duplicate_name_message(name: str, first: int) -> str:
+    return f"model name {name!r} is already used by models[{first}]"
 
 
 def _check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: _Collector) -> None:

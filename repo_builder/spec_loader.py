@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from repo_builder.errors import SpecError
-from repo_builder.spec import Issues, Loc, Spec
+from repo_builder.spec import Issues, Loc, Spec, duplicate_name_message
 
 
 @dataclass(frozen=True)
@@ -247,11 +247,11 @@ def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> 
     return head + "\n" + "\n".join(lines)
 
 
-def _file_checks(data: dict[str, Any], base: Path) -> list[Problem]:
-    """Files the spec names must exist (relative to the spec file).
+def _raw_checks(data: dict[str, Any], base: Path) -> list[Problem]:
+    """Files the spec names must exist (relative to the spec file); model names are unique.
 
-    Works on the raw document, so that a missing file is reported together with the spec's other
-    problems; values of the wrong type are left to the schema's own messages.
+    Works on the raw document, so that these are reported together with the spec's other problems;
+    values of the wrong type are left to the schema's own messages.
     """
 
     def mapping(value: Any) -> dict[Any, Any]:
@@ -285,6 +285,15 @@ def _file_checks(data: dict[str, Any], base: Path) -> list[Problem]:
                 if isinstance(file, str) and file:
                     files.append((("models", i, "warmup", w, "inputs", name, "file"), file, "a data file"))
     problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for i, m in enumerate(sequence(data.get("models"))):
+        name = mapping(m).get("name")
+        if not isinstance(name, str):
+            continue
+        if name in first:  # also Spec's own rule, which pydantic skips while any model has a field error
+            problems.append(Problem(("models", i, "name"), duplicate_name_message(name, first[name])))
+        else:
+            first[name] = i
     for loc, rel, what in files:
         target = base / rel
         if not target.exists():
@@ -306,7 +315,7 @@ def load(path: Path) -> Spec:
 
 def _load(path: Path) -> Spec:
     data, node = _read_yaml(path)
-    problems = _file_checks(data, path.resolve().parent)
+    problems = _raw_checks(data, path.resolve().parent)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:

@@ -156,8 +156,9 @@ class EmbeddedServer:
             backends = make_backend_dir(dist, work / "backends")
             (work / "cache").mkdir()
             self.served = prepare_repository(self.repository, work / "repository", preview=self.preview_enabled)
-            for p in self.served.previews:
-                self._progress(f"preview: {p.describe()}")
+            if self.served.previews:
+                names = ", ".join(p.name for p in self.served.previews)
+                self._progress(f"CPU preview through the python backend for: {names}")
             attempts = 1 if all(self._ports_requested) else 3  # picked ports can be taken meanwhile
             for attempt in range(attempts):
                 self._launch(dist.binary, dist.libs, backends, work)

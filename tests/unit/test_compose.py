@@ -222,6 +222,20 @@ def test_compose_command_exits_1_with_the_message(tmp_path: Path) -> None:
     assert not (tmp_path / "docker-compose.yml").exists()
 
 
+def test_check_applies_the_release_guard(tmp_path: Path) -> None:
+    """`check` reports what `build` and `compose` would refuse, before anything runs."""
+    spec = _write_spec(
+        tmp_path,
+        f'triton: {{image_tag: "25.03"}}\nmodels:\n  - name: m\n    source: {MLP}\n    target: savedmodel\n',
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "repo_builder", "check", str(spec)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "release 25.03 cannot serve 1 model of this spec" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("tag", "targets", "expected"),
     [

@@ -152,6 +152,29 @@ spec.yaml:7:11: models[1] (base) -> name
     pytest.param(
         """\
 models:
+  - name: base
+    source: {python: model.py:build}
+    target: onnx
+    inputs: [{name: x, dtype: FP32, dims: [0]}]
+    outputs: [{name: y, dtype: FP32, dims: [2]}]
+  - name: base
+    source: {python: model.py:build}
+    target: onnx
+    inputs: [{name: x, dtype: FP32, dims: [4]}]
+    outputs: [{name: y, dtype: FP32, dims: [2]}]
+""",
+        """\
+spec.yaml: 2 problems in the spec
+spec.yaml:5:43: models[0] (base) -> inputs[0] -> dims
+  dims [0] contain 0; each dim must be a positive size or -1 (variable)
+spec.yaml:7:11: models[1] (base) -> name
+  model name 'base' is already used by models[0]
+""",
+        id="duplicate_model_names_with_other_problems",
+    ),
+    pytest.param(
+        """\
+models:
   - name: models/base
     source: {python: model.py:build}
     target: onnx
