@@ -118,7 +118,12 @@ class BuildResult:
 
     @property
     def converted(self) -> list[str]:
-        return [m.name for m in self.models if m.status in ("built", "recipe") and m.target != "ensemble"]
+        # an ensemble counts when its reference was computed (its config alone is no conversion)
+        return [
+            m.name
+            for m in self.models
+            if m.status in ("built", "recipe") and (m.target != "ensemble" or m.entry.get("reference"))
+        ]
 
 
 def _link_tree(src: Path, dest: Path) -> None:
@@ -213,18 +218,9 @@ def build(
             _convert_all(spec_path, to_convert, stage, jobs, results, notify)
         for m in spec.models:
             r = results.get(m.name)
-            if r is None or m.target == "ensemble":
-                continue
-            if r.status == "failed" and m.name in old_models and (repo / m.name).is_dir():
-                _carry(repo, stage, m)
-                r.status = "kept"
-                r.entry = dict(old_models[m.name])
-            elif r.status == "failed":
-                _park_failure(stage, m.name, r)
-        for m in spec.models:
-            if m.target == "ensemble":
-                results[m.name] = _ensemble(spec, m, stage)
-                notify(m.name, results[m.name].status)
+            if r is not None and m.target != "ensemble":
+                _settle_failure(repo, stage, m, r, old_models)
+        _ensembles(spec, spec_path, repo, stage, jobs, force, results, hashes, old_models, notify)
         failed: dict[str, Any] = {}
         models: dict[str, Any] = {}
         manifest: dict[str, Any] = {
@@ -275,6 +271,82 @@ def build(
             r.size = _size(repo / r.name)
     ordered = [results[m.name] for m in spec.models if m.name in results]
     return BuildResult(repo, ordered)
+
+
+def _settle_failure(repo: Path, stage: Path, m: ModelSpec, r: ModelResult, old_models: dict[str, Any]) -> None:
+    """A model that failed keeps its previous build when there is one, else leaves only its log."""
+    if r.status != "failed":
+        return
+    if m.name in old_models and (repo / m.name).is_dir():
+        _carry(repo, stage, m)
+        r.status = "kept"
+        r.entry = dict(old_models[m.name])
+    else:
+        _park_failure(stage, m.name, r)
+
+
+def _ensembles(
+    spec: Spec,
+    spec_path: str,
+    repo: Path,
+    stage: Path,
+    jobs: int,
+    force: bool,
+    results: dict[str, ModelResult],
+    hashes: dict[str, str],
+    old_models: dict[str, Any],
+    notify: Progress,
+) -> None:
+    """Ensembles: their config, and reference vectors computed by running their built steps (in workers),
+    carried over when neither the ensemble nor any step changed."""
+    ensembles = [m for m in spec.models if m.target == "ensemble"]
+    memo: dict[str, str] = {}
+
+    def step_hash(name: str) -> str:
+        m = spec.model(name)
+        if m.target == "ensemble":
+            if name not in memo:
+                steps = {s.model: step_hash(s.model) for s in m.steps or []}
+                memo[name] = hashlib.sha256(json.dumps([hashes[name], steps], sort_keys=True).encode()).hexdigest()
+            return memo[name]
+        r = results.get(name)
+        return str(r.entry.get("inputs_hash")) if r is not None and r.status == "kept" else hashes[name]
+
+    pending = []
+    for m in ensembles:
+        r = results[m.name] = _ensemble(spec, m, stage)
+        hashes[m.name] = step_hash(m.name)
+        if r.status != "built" or not m.verify.enabled:
+            _settle_failure(repo, stage, m, r, old_models)
+            notify(m.name, r.status)
+            continue
+        old = old_models.get(m.name) or {}
+        ref = old.get("reference")
+        if not force and old.get("inputs_hash") == hashes[m.name] and ref and (repo / ref).is_file():
+            for path in (Path(ref), logs_path(Path(), m.name)):  # the reference and the log that made it
+                _link_tree(repo / path, stage / path)
+            r.entry.update(reference=ref, tolerance=old.get("tolerance"))
+            if old.get("notes"):
+                r.entry["notes"] = old["notes"]
+            r.status = "carried"
+            notify(m.name, "unchanged")
+        else:
+            pending.append(m)
+            notify(m.name, "queued")
+    if not pending:
+        return
+    computed: dict[str, ModelResult] = {}
+    _convert_all(spec_path, pending, stage, jobs, computed, notify, task="ensemble_reference")
+    for m in pending:
+        got, r = computed[m.name], results[m.name]
+        if got.status == "failed":
+            r.status, r.error, r.log, r.entry = "failed", got.error, got.log, {}
+            _settle_failure(repo, stage, m, r, old_models)
+            continue
+        r.seconds = got.seconds
+        r.entry.update(reference=got.entry.get("reference"), tolerance=got.entry.get("tolerance"))
+        if got.entry.get("notes"):
+            r.entry["notes"] = got.entry["notes"]
 
 
 def _park_failure(stage: Path, name: str, result: ModelResult) -> None:
@@ -337,7 +409,9 @@ def _convert_all(
     jobs: int,
     results: dict[str, ModelResult],
     notify: Progress,
+    task: str = "convert_model",
 ) -> None:
+    """Run `worker.<task>` for each model in `jobs` spawned processes; results by model name."""
     import multiprocessing
 
     from repo_builder import worker
@@ -348,7 +422,7 @@ def _convert_all(
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker.init, initargs=(events,))
     try:
         futures: dict[Future[dict[str, Any]], ModelSpec] = {
-            pool.submit(worker.convert_model, spec_path, m.name, str(stage)): m for m in models
+            pool.submit(getattr(worker, task), spec_path, m.name, str(stage)): m for m in models
         }
         pending = set(futures)
         while pending:

@@ -148,13 +148,6 @@ def _where(spec: Spec, loc: tuple[str, ...]) -> str:
     return f"{shown}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
 
 
-def _shown(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
-
-
 # --------------------------------------------------------------------------------------------- GPUs
 
 

@@ -11,6 +11,7 @@ import logging
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,19 @@ def init(events: Any) -> None:
 
 def convert_model(spec_path: str, name: str, stage: str, events: Any = None) -> dict[str, Any]:
     """Build one model into `stage`. Never raises: failures come back as {"status": "failed", ...}."""
+    return _run(_convert, spec_path, name, stage, events)
+
+
+def ensemble_reference(spec_path: str, name: str, stage: str, events: Any = None) -> dict[str, Any]:
+    """Reference vectors of an ensemble whose steps are built in `stage`. Never raises, like convert_model."""
+    return _run(_ensemble_reference, spec_path, name, stage, events)
+
+
+Task = Callable[[str, str, Path, logging.Logger, Callable[[str], None]], dict[str, Any]]
+
+
+def _run(task: Task, spec_path: str, name: str, stage: str, events: Any) -> dict[str, Any]:
+    """One model's work in this process: its log file, progress events, timing, failures as results."""
     quiet_tensorflow()
     events = events if events is not None else _events
     from repo_builder.repository import logs_path, work_dir
@@ -113,7 +127,7 @@ def convert_model(spec_path: str, name: str, stage: str, events: Any = None) -> 
 
     saved = _redirect(log_path)
     try:
-        entry = _convert(spec_path, name, repo, log, step)
+        entry = task(spec_path, name, repo, log, step)
         entry["seconds"] = round(time.monotonic() - started, 2)
         log.info("done in %.1f s", entry["seconds"])
         return entry
@@ -285,3 +299,43 @@ def _convert(spec_path: str, name: str, repo: Path, log: logging.Logger, step: A
     for r in results:
         entry.update(r.manifest)
     return entry
+
+
+def _ensemble_reference(spec_path: str, name: str, repo: Path, log: logging.Logger, step: Any) -> dict[str, Any]:
+    """Run the ensemble's steps on their built artifacts and store the result as the ensemble's reference,
+    so that `validate` checks what the served ensemble computes, wiring included."""
+    import numpy as np
+
+    from repo_builder import verify
+    from repo_builder.converters.base import tolerance
+    from repo_builder.repository import references_path
+    from repo_builder.spec import load_spec
+
+    spec = load_spec(spec_path)
+    model = spec.model(name)
+    steps = [s.model for s in model.steps or []]
+    log.info("ensemble %s: steps %s", name, " -> ".join(steps))
+    log.info("reproduce with: repo-builder build %s -o %s --only %s", spec_path, final_repo(repo), name)
+    step("reference")
+    try:
+        runner = verify.ensemble_runner(spec, model, repo)
+    except verify.NoReference as e:
+        log.warning("no reference for this ensemble: %s", e)
+        return {"name": name, "status": "built", "reference": None, "notes": [f"no reference: {e}"]}
+    feed = verify.ensemble_inputs(model)
+    outputs = runner(feed)
+    for k, v in outputs.items():
+        log.info("output %s: shape %s dtype %s", k, list(v.shape), v.dtype)
+    arrays = {**{f"input/{k}": v for k, v in feed.items()}, **{f"output/{k}": v for k, v in outputs.items()}}
+    ref = references_path(repo, name)
+    np.savez(ref, **arrays)
+    # the served steps run these same artifacts: the steps' own tolerances bound the difference
+    tols = [tolerance(spec.model(s)) for s in steps if spec.model(s).target != "ensemble"] or [tolerance(model)]
+    tol = {k: max(t[k] for t in tols) for k in ("atol", "rtol")}
+    tol.update({k: v for k, v in (("atol", model.verify.atol), ("rtol", model.verify.rtol)) if v is not None})
+    return {
+        "name": name,
+        "status": "built",
+        "reference": references_path(Path(), name).as_posix(),
+        "tolerance": tol,
+    }

@@ -86,13 +86,34 @@ def test_every_example_is_built_and_verified(built_examples: BuiltExamples) -> N
                 assert array.shape[0] == max(1, mbs)
                 assert len(array.shape) == len(t["dims"]) + 1
         assert (repo / name / "build.log").read_text().count("reproduce with:") == 1
-    assert data["models"]["tabular_pipeline"]["status"] == "built"
+    ensemble = data["models"]["tabular_pipeline"]
+    assert ensemble["status"] == "built"
+    assert ensemble["reference"] == "tabular_pipeline/reference.npz"
+    assert ensemble["tolerance"] == {"atol": 1e-4, "rtol": 1e-3}  # the steps' fp32 tolerance
     # nothing Triton would try to load as a model: no top-level folder but the models', no scratch
     assert {p.name for p in repo.iterdir() if p.is_dir()} == set(data["models"])
     assert {p.name for p in repo.iterdir() if p.is_file()} <= {"repo_builder_manifest.json", "README.md"}
     assert not (repo / ".work").exists()
     assert (repo / "tabular_pipeline" / "1").is_dir()
-    assert "converted 7 model(s)" in built_examples.output
+    assert "converted 8 model(s)" in built_examples.output  # 7 conversions and the ensemble's reference
+
+
+def test_ensemble_reference_is_its_steps_run_one_after_the_other(built_examples: BuiltExamples) -> None:
+    """normalizer (python target, TensorFlow SavedModel) then tabular_mlp (ONNX), computed here apart from
+    the build: the ensemble's reference is what its steps give, wiring included."""
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    repo = built_examples.repository
+    ref = np.load(repo / "tabular_pipeline" / "reference.npz")
+    raw = ref["input/raw_features"]
+    assert raw.shape == (8, 16) and raw.dtype == np.float32
+    normalize = tf.saved_model.load(str(repo / "normalizer" / "1" / "model.savedmodel")).signatures["serving_default"]
+    normalized = normalize(raw_features=tf.constant(raw))["normalized"].numpy()
+    session = ort.InferenceSession(str(repo / "tabular_mlp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    (probs,) = session.run(["probs"], {"features": normalized})
+    np.testing.assert_allclose(ref["output/probs"], probs, atol=1e-6)
+    assert not np.allclose(probs, session.run(["probs"], {"features": raw})[0], atol=1e-3)  # the order matters
 
 
 def test_served_names_are_the_names_the_user_sees(built_examples: BuiltExamples) -> None:
@@ -135,11 +156,13 @@ def test_changed_setting_converts_only_that_model(built_examples: BuiltExamples,
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     done = run_build(spec, repo)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "converted 1 model(s)" in done.stdout
+    assert "converted 2 model(s)" in done.stdout  # tabular_mlp, and the reference of its ensemble
     import onnx
 
     assert onnx.load(str(repo / "tabular_mlp" / "1" / "model.onnx")).opset_import[0].version == 15
-    assert manifest(repo)["models"]["image_cnn"] == manifest(built_examples.repository)["models"]["image_cnn"]
+    before, after = manifest(built_examples.repository)["models"], manifest(repo)["models"]
+    assert after["image_cnn"] == before["image_cnn"]
+    assert after["tabular_pipeline"]["inputs_hash"] != before["tabular_pipeline"]["inputs_hash"]
 
 
 def test_only_converts_the_named_model(built_examples: BuiltExamples, tmp_path: Path) -> None:

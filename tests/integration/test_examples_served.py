@@ -1,0 +1,101 @@
+"""The main job end to end: the examples built with the real converters, served by the real embedded
+tritonserver (one server for the module) and validated over HTTP and gRPC with tritonclient."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from repo_builder.client import validate
+from repo_builder.server import EmbeddedServer
+from repo_builder.server.commands import serve_command
+
+try:
+    from tests.integration.build_fixtures import BuiltExamples, built_examples
+    from tests.integration.conftest_server import copy_for_validation
+except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
+    from build_fixtures import BuiltExamples, built_examples  # type: ignore[import-not-found,no-redef]  # noqa: F401
+    from conftest_server import copy_for_validation  # type: ignore[import-not-found,no-redef]
+
+pytestmark = [pytest.mark.tensorflow, pytest.mark.server]
+
+EXAMPLE_MODELS = [
+    "image_cnn",
+    "image_cnn_python",
+    "image_cnn_savedmodel",
+    "normalizer",
+    "tabular_mlp",
+    "tabular_pipeline",
+    "text_classifier",
+    "two_tower",
+]
+
+
+def test_serve_validate_passes_over_both_protocols(built_examples: BuiltExamples, tmp_path: Path) -> None:
+    """What the README's first command runs: `repo-builder serve model_repository --validate`."""
+    pytest.importorskip("pytriton", reason="the embedded tritonserver comes with nvidia-pytriton")
+    out = io.StringIO()
+    code = serve_command(
+        built_examples.repository,
+        validate=True,
+        report=tmp_path / "report.json",
+        concurrency=(2,),
+        perf_duration=0.3,
+        console=Console(file=out, width=200),
+    )
+    data = json.loads((tmp_path / "report.json").read_text())
+    failed = [
+        (r["protocol"], c["id"], c["detail"]) for r in data["reports"] for c in r["checks"] if c["status"] == "fail"
+    ]
+    assert code == 0, failed
+    assert [r["protocol"] for r in data["reports"]] == ["http", "grpc"]
+    for report in data["reports"]:
+        checks = {c["id"]: c["status"] for c in report["checks"]}
+        for name in EXAMPLE_MODELS:  # every model, the ensemble included, answers with its reference
+            assert checks[f"{name}/golden"] == "pass", (report["protocol"], name)
+            assert checks[f"{name}/ready"] == "pass"
+            assert checks[f"{name}/config"] == "pass"
+        skipped = sorted(k for k, v in checks.items() if v == "skip")
+        assert skipped == ["tabular_pipeline/dynamic_batching"]  # an ensemble has no batcher of its own
+
+
+@pytest.fixture(scope="module")
+def examples_server(built_examples: BuiltExamples) -> Iterator[EmbeddedServer]:
+    pytest.importorskip("pytriton", reason="the embedded tritonserver comes with nvidia-pytriton")
+    with EmbeddedServer(built_examples.repository, startup_timeout=180) as server:
+        yield server
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_an_ensemble_that_computes_something_else_fails_golden(
+    built_examples: BuiltExamples, examples_server: EmbeddedServer, tmp_path: Path, protocol: str
+) -> None:
+    """The ensemble's reference is checked for real: the served ensemble against a reference made with
+    its steps in the other order (tabular_mlp on the raw features, no normalizer) fails."""
+    import onnxruntime as ort
+
+    repo = copy_for_validation(built_examples.repository, tmp_path / "repo")
+    npz = repo / "tabular_pipeline" / "reference.npz"
+    ref = dict(np.load(npz))
+    session = ort.InferenceSession(
+        str(built_examples.repository / "tabular_mlp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (ref["output/probs"],) = session.run(["probs"], {"features": ref["input/raw_features"]})
+    np.savez(npz, **ref)
+    url = examples_server.http_url if protocol == "http" else examples_server.grpc_url
+    report = validate(
+        repo,
+        url,
+        protocol,  # type: ignore[arg-type]
+        served_configs={p.name: p.config() for p in examples_server.previews},
+        skip={"dynamic_batching", "performance", "metadata"},
+    )
+    assert [c.id for c in report.failures] == ["tabular_pipeline/golden"]
+    detail = report.get("golden", "tabular_pipeline").detail
+    assert detail.startswith("outputs differ from the reference:\nv1 batch 1, output 'probs':")
