@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.measure import ROOT, Run, build_cmd, build_via, median_run, run_measured
+from benchmarks.measure import ROOT, Run, build_cmd, median_run, run_measured
 
 EXAMPLES = ROOT / "examples" / "models.yaml"
 FLOOR = Path(__file__).with_name("floor_onnx.py")
@@ -108,8 +108,7 @@ def run(repeats: int = 3, rebuild_repeats: int = 5, jobs: int = 2) -> dict[str, 
         "build": {
             "models": names,
             "jobs": jobs,
-            "command": " ".join(forced[:2] + forced[-7:]) if build_via() == "cli" else "build_command() shim",
-            "via": build_via(),
+            "command": " ".join(forced[2:]),
             "build": _run(build),
             "floor": _run(floor),
             "runs": {"build": [_run(r) for r in builds], "floor": [_run(r) for r in floors]},
@@ -125,7 +124,6 @@ def run(repeats: int = 3, rebuild_repeats: int = 5, jobs: int = 2) -> dict[str, 
             "wall_s": round(rebuild.wall_s, 3),
             "peak_rss_mib": round(rebuild.peak_rss_mib, 1),
             "repeats": rebuild_repeats,
-            "via": build_via(),
             "tensorflow_modules_imported": tf_modules,
             "how": "python -X importtime -m repo_builder build ... (no --force): count of stderr lines "
             "naming a tensorflow module (0 = TensorFlow never imported)",

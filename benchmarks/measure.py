@@ -20,9 +20,10 @@ import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
 rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 wall = time.perf_counter() - t0
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 sys.stderr.write(rc.stderr.decode(errors="replace")[-4000:] if rc.returncode else "")
-print(json.dumps({"wall_s": wall, "peak_rss_mib": peak_kib / 1024, "returncode": rc.returncode}))
+print(json.dumps({"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "user_s": usage.ru_utime,
+                  "sys_s": usage.ru_stime, "returncode": rc.returncode}))
 """
 
 
@@ -30,6 +31,8 @@ print(json.dumps({"wall_s": wall, "peak_rss_mib": peak_kib / 1024, "returncode":
 class Run:
     wall_s: float
     peak_rss_mib: float
+    user_s: float = 0.0  # user CPU time of the command and its waited-for descendants
+    sys_s: float = 0.0  # system (kernel) CPU time of the same
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
@@ -47,7 +50,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | 
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["returncode"] != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {result['returncode']}:\n{done.stderr[-3000:]}")
-    return Run(result["wall_s"], result["peak_rss_mib"])
+    return Run(result["wall_s"], result["peak_rss_mib"], result["user_s"], result["sys_s"])
 
 
 def median_run(cmd: list[str], repeats: int, setup: object = None, **kwargs: object) -> Run:
@@ -56,7 +59,12 @@ def median_run(cmd: list[str], repeats: int, setup: object = None, **kwargs: obj
         if callable(setup):
             setup()
         runs.append(run_measured(cmd, **kwargs))  # type: ignore[arg-type]
-    return Run(statistics.median(r.wall_s for r in runs), statistics.median(r.peak_rss_mib for r in runs))
+    return Run(
+        statistics.median(r.wall_s for r in runs),
+        statistics.median(r.peak_rss_mib for r in runs),
+        statistics.median(r.user_s for r in runs),
+        statistics.median(r.sys_s for r in runs),
+    )
 
 
 def timed(fn: object) -> float:
@@ -69,33 +77,6 @@ def repo_builder_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "repo_builder", *args]
 
 
-_BUILD_SHIM = r"""
-import argparse, sys
-from repo_builder.build import build_command
-p = argparse.ArgumentParser()
-p.add_argument("spec"); p.add_argument("-o"); p.add_argument("-j", type=int, default=1)
-p.add_argument("--force", action="store_true")
-a = p.parse_args(sys.argv[1:])
-sys.exit(build_command(a.spec, a.o, jobs=a.j, force=a.force))
-"""
-
-
 def build_cmd(*args: str) -> list[str]:
-    """`repo-builder -q build ARGS`; while the CLI has no `build` command yet, the same build_command()
-    through a shim (see build_via())."""
-    if build_via() == "cli":
-        return repo_builder_cmd("-q", "build", *args)
-    return [sys.executable, "-c", _BUILD_SHIM, *args]
-
-
-_VIA: list[str] = []
-
-
-def build_via() -> str:
-    """ "cli" when `python -m repo_builder build` exists, else "build_command shim"."""
-    if not _VIA:
-        done = subprocess.run(
-            repo_builder_cmd("build", "--help"), capture_output=True, text=True, cwd=ROOT, check=False
-        )
-        _VIA.append("cli" if done.returncode == 0 else "build_command shim")
-    return _VIA[0]
+    """`repo-builder -q build ARGS`, run with this interpreter."""
+    return repo_builder_cmd("-q", "build", *args)

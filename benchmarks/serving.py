@@ -187,6 +187,11 @@ def serving_benchmark(repo: Path, http_url: str, grpc_url: str, duration: float)
     results["ratios"] = ratios
     # cross-check with a C client that costs the shared 2 cores far less than Python's threads
     body, headers, _ = validator_request(repo, IMAGE)
+    if shutil.which("wrk") is None:
+        results["wrk_http_c16"] = {"skipped": NO_WRK}
+        results["duration_s_per_level"] = duration
+        results["met"] = met
+        return results
     with tempfile.TemporaryDirectory(prefix="rb-bench-wrk-") as tmp:
         wrk = {
             model: _wrk(
@@ -211,6 +216,8 @@ def serving_benchmark(repo: Path, http_url: str, grpc_url: str, duration: float)
 
 
 # ---------------------------------------------------------------------------------------------- wrk
+
+NO_WRK = "wrk is not installed: `sudo apt-get install -y wrk` (Debian/Ubuntu package), then run again"
 
 
 def _cpu_seconds() -> float:
@@ -312,6 +319,8 @@ def probe_benchmark(
     (no wrk there: its figure is shown next to the server's own count)."""
     import statistics as stats
 
+    if shutil.which("wrk") is None:
+        raise RuntimeError(NO_WRK)
     url = f"http://{http_url}/v2/models/{PROBE_MODEL}/infer"
     body, headers, json_body = validator_request(repo, PROBE_MODEL)
     levels = (concurrency,)
