@@ -75,6 +75,10 @@ def trtexec_args(model: ModelSpec, version: int, calibration_cache: bool = False
     return args
 
 
+#: trtexec in nvcr.io/nvidia/tensorrt images when it is not on PATH
+TRTEXEC_FALLBACK = "/usr/src/tensorrt/bin/trtexec"
+
+
 def recipe_script(model: ModelSpec, version: int, calibration_cache: bool = False) -> str:
     args = trtexec_args(model, version, calibration_cache)
     int8_note = ""
@@ -92,7 +96,11 @@ def recipe_script(model: ModelSpec, version: int, calibration_cache: bool = Fals
         "# Paths are relative to the repository root; the script changes to it first.\n"
         f"{int8_note}"
         "set -eu\n"
-        'cd "$(dirname "$0")/../.."\n' + " \\\n  ".join(shlex.quote(a) for a in args) + "\n"
+        'cd "$(dirname "$0")/../.."\n'
+        "# trtexec: $TRTEXEC, else the one on PATH, else where NVIDIA's TensorRT images keep it\n"
+        f'TRTEXEC="${{TRTEXEC:-$(command -v trtexec || echo {TRTEXEC_FALLBACK})}}"\n'
+        + " \\\n  ".join(['"$TRTEXEC"', *(shlex.quote(a) for a in args[1:])])
+        + "\n"
     )
 
 

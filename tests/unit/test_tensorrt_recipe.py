@@ -101,6 +101,13 @@ def test_recipe_is_a_shell_script_relative_to_the_repository_root(tmp_path: Path
     repo = tmp_path / "repo"
     assert (repo / "trtexec.cwd").read_text().strip() == str(repo)
     assert "--onnx=bert/1/model.onnx --saveEngine=bert/1/model.plan" in (repo / "trtexec.args").read_text()
+    # $TRTEXEC names another one; without it and off PATH, the path in NVIDIA's TensorRT images is tried
+    (repo / "trtexec.args").unlink()
+    env = {"PATH": "/usr/bin:/bin", "TRTEXEC": str(bin_dir / "trtexec")}
+    subprocess.run([str(script)], check=True, env=env, cwd=tmp_path)
+    assert (repo / "trtexec.args").is_file()
+    missing = subprocess.run([str(script)], env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode != 0 and "/usr/src/tensorrt/bin/trtexec" in missing.stderr
 
 
 def test_capability_message() -> None:
