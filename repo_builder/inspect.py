@@ -100,7 +100,11 @@ def load_factory(ref: str, base_dir: Path) -> Callable[[], Any]:
             ) from e
     func = getattr(module, func_name, None)
     if not callable(func):
-        found = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+        found = sorted(  # the module's own functions, not what it imported
+            n
+            for n, f in vars(module).items()
+            if not n.startswith("_") and callable(f) and getattr(f, "__module__", None) == module.__name__
+        )
         raise SpecError(
             f"source python {ref!r}: {module_name} has no function {func_name!r}; it has: {', '.join(found)}"
         )
@@ -571,7 +575,25 @@ def inspect_command(
         src = source_from_arg(source)
     except ValueError as e:
         raise SpecError(f"{source}: {e}") from None
-    text = inspect_yaml(src, Path.cwd(), signature, name)
+    path = source_path(src, Path.cwd())
+    if path is not None and not path.exists():  # before the seconds TensorFlow's import takes
+        raise SpecError(f"{source}: no such file or folder")
+    import tempfile
+
+    from repo_builder.converters.base import native_output_to, quiet_tensorflow
+    from repo_builder.errors import RepoBuilderError
+
+    quiet_tensorflow()
+    # TensorFlow's C++ start-up chatter goes aside; it is shown only when something unexpected fails
+    with tempfile.NamedTemporaryFile(prefix="repo-builder-inspect-", suffix=".log") as aside:
+        try:
+            with native_output_to(Path(aside.name)):
+                text = inspect_yaml(src, Path.cwd(), signature, name)
+        except RepoBuilderError:
+            raise
+        except BaseException:
+            sys.stderr.write(Path(aside.name).read_text(errors="replace"))
+            raise
     if console_out is None:
         sys.stdout.write(text)
     else:

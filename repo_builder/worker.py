@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from repo_builder.converters.base import quiet_tensorflow
+from repo_builder.converters.base import native_output_to, quiet_tensorflow
 
 
 def _logger(path: Path, name: str) -> logging.Logger:
@@ -59,33 +59,6 @@ def final_repo(stage: Path) -> Path:
     return stage
 
 
-def _redirect(path: Path) -> tuple[int, int]:
-    """Send this process's stdout and stderr (TensorFlow's C++ logs, tf2onnx, warnings) to the model's log."""
-    import os
-    import sys
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = (os.dup(1), os.dup(2))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    return saved
-
-
-def _restore(saved: tuple[int, int]) -> None:
-    import os
-    import sys
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(saved[0], 1)
-    os.dup2(saved[1], 2)
-    os.close(saved[0])
-    os.close(saved[1])
-
-
 _events: Any = None
 
 
@@ -125,9 +98,9 @@ def _run(task: Task, spec_path: str, name: str, stage: str, events: Any) -> dict
         if events is not None:
             events.put((name, what))
 
-    saved = _redirect(log_path)
     try:
-        entry = task(spec_path, name, repo, log, step)
+        with native_output_to(log_path):
+            entry = task(spec_path, name, repo, log, step)
         entry["seconds"] = round(time.monotonic() - started, 2)
         log.info("done in %.1f s", entry["seconds"])
         return entry
@@ -145,7 +118,6 @@ def _run(task: Task, spec_path: str, name: str, stage: str, events: Any) -> dict
             "seconds": round(time.monotonic() - started, 2),
         }
     finally:
-        _restore(saved)
         shutil.rmtree(work_dir(repo) / name, ignore_errors=True)
         for h in log.handlers:
             h.close()

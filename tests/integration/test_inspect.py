@@ -99,8 +99,35 @@ def test_source_argument_kinds() -> None:
 
 
 def test_missing_factory_function_lists_what_exists() -> None:
-    with pytest.raises(SpecError, match=r"models.py has no function 'build_nothing'; it has: .*build_mlp"):
+    with pytest.raises(SpecError) as e:
         inspect_yaml(Source(python="models.py:build_nothing"), EXAMPLES)
+    assert e.value.message == (  # the file's own functions, not what it imports (typing.Any)
+        "source python 'models.py:build_nothing': models.py has no function 'build_nothing'; "
+        "it has: build_cnn, build_mlp, build_normalizer, build_text, build_two_tower"
+    )
+
+
+def test_inspect_command_keeps_tensorflow_chatter_aside(tmp_path: Path) -> None:
+    """stdout is the spec YAML alone and stderr stays empty (TensorFlow's C++ start-up logs go aside);
+    a missing file is reported before TensorFlow is imported."""
+    done = subprocess.run(
+        [sys.executable, "-m", "repo_builder", "inspect", "models.py:build_mlp"],
+        capture_output=True,
+        text=True,
+        cwd=EXAMPLES,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert yaml.safe_load(done.stdout)[0]["inputs"] == [{"name": "features", "dtype": "FP32", "dims": [16]}]
+    missing = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "repo_builder", "inspect", "nothing.keras"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert missing.returncode == 1
+    assert "error: nothing.keras: no such file or folder" in missing.stderr
+    assert "tensorflow" not in missing.stderr.replace("error: nothing.keras", "")
 
 
 def test_legacy_tf_keras_model(tmp_path: Path) -> None:
