@@ -567,10 +567,13 @@ def build_command(
         out.print(f"wrote {path}")
     converted = result.converted
     total = time.monotonic() - t0
+    failed = [r.name for r in result.models if r.status in ("failed", "kept")]
     if converted:
         out.print(f"converted {len(converted)} model(s) in {total:.1f}s into {result.repository}")
-    else:
+    elif not failed:
         out.print(f"nothing to convert; {result.repository} is up to date ({total:.1f}s)")
+    if failed:
+        err.print(f"[bold red]{len(failed)} model(s) failed:[/] {', '.join(failed)}", markup=True, highlight=False)
     return 0 if result.ok else 1
 
 

@@ -282,6 +282,8 @@ def test_failing_model_is_reported_and_the_others_build(tmp_path: Path) -> None:
     assert "input 'x': dim 0 is 5 in the spec, 4 in the model (dims [4])" in error
     flat = done.stderr.replace("\n", "")  # the console wraps long paths
     assert "broken failed:" in flat and "/repo/broken.build.log" in flat
+    assert "2 model(s) failed: broken, wrong_dtype" in flat
+    assert "converted 1 model(s)" in done.stdout and "up to date" not in done.stdout
     good = data["models"]["good"]
     assert sorted(good["artifacts"]) == ["1/model.savedmodel", "2/model.savedmodel"]
     assert (repo / "good" / "2" / "model.savedmodel" / "saved_model.pb").is_file()
