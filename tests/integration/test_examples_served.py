@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,7 @@ except ImportError:  # tests/ is not a package: pytest puts this folder on sys.p
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.server]
 
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_MODELS = [
     "image_cnn",
     "image_cnn_python",
@@ -99,3 +102,22 @@ def test_an_ensemble_that_computes_something_else_fails_golden(
     assert [c.id for c in report.failures] == ["tabular_pipeline/golden"]
     detail = report.get("golden", "tabular_pipeline").detail
     assert detail.startswith("outputs differ from the reference:\nv1 batch 1, output 'probs':")
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_query_example_gets_the_reference_outputs(
+    built_examples: BuiltExamples, examples_server: EmbeddedServer, protocol: str
+) -> None:
+    """examples/query.py: the plain tritonclient code a user starts from, against the served examples."""
+    url = examples_server.http_url if protocol == "http" else examples_server.grpc_url
+    query = [sys.executable, str(ROOT / "examples" / "query.py"), str(built_examples.repository)]
+    done = subprocess.run(
+        [*query, "--url", url, "--protocol", protocol],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert sorted({line.split()[0] for line in lines}) == EXAMPLE_MODELS
+    assert all(line.endswith(" ok") for line in lines), done.stdout
