@@ -214,13 +214,20 @@ def build(
             else:
                 to_convert.append(m)
                 notify(m.name, "queued")
-        if to_convert:
-            _convert_all(spec_path, to_convert, stage, jobs, results, notify)
-        for m in spec.models:
-            r = results.get(m.name)
-            if r is not None and m.target != "ensemble":
-                _settle_failure(repo, stage, m, r, old_models)
-        _ensembles(spec, spec_path, repo, stage, jobs, force, results, hashes, old_models, notify)
+        size = len(to_convert) + sum(m.target == "ensemble" for m in spec.models)
+        workers = _Workers(spec_path, stage, min(jobs, size), notify)
+        try:
+            if to_convert:
+                workers.run("convert_model", to_convert, results)
+            for m in spec.models:
+                r = results.get(m.name)
+                if r is not None and m.target != "ensemble":
+                    _settle_failure(repo, stage, m, r, old_models)
+            _ensembles(spec, repo, stage, workers, force, results, hashes, old_models, notify)
+        except BaseException:
+            workers.close(abort=True)
+            raise
+        workers.close()
         failed: dict[str, Any] = {}
         models: dict[str, Any] = {}
         manifest: dict[str, Any] = {
@@ -287,10 +294,9 @@ def _settle_failure(repo: Path, stage: Path, m: ModelSpec, r: ModelResult, old_m
 
 def _ensembles(
     spec: Spec,
-    spec_path: str,
     repo: Path,
     stage: Path,
-    jobs: int,
+    workers: _Workers,
     force: bool,
     results: dict[str, ModelResult],
     hashes: dict[str, str],
@@ -336,7 +342,7 @@ def _ensembles(
     if not pending:
         return
     computed: dict[str, ModelResult] = {}
-    _convert_all(spec_path, pending, stage, jobs, computed, notify, task="ensemble_reference")
+    workers.run("ensemble_reference", pending, computed)
     for m in pending:
         got, r = computed[m.name], results[m.name]
         if got.status == "failed":
@@ -402,31 +408,44 @@ def _drain(events: Any, notify: Progress) -> None:
         notify(name, what)
 
 
-def _convert_all(
-    spec_path: str,
-    models: list[ModelSpec],
-    stage: Path,
-    jobs: int,
-    results: dict[str, ModelResult],
-    notify: Progress,
-    task: str = "convert_model",
-) -> None:
-    """Run `worker.<task>` for each model in `jobs` spawned processes; results by model name."""
-    import multiprocessing
+class _Workers:
+    """Spawned worker processes (TensorFlow and fork do not mix), started on first use and shared by the
+    build's waves (conversions, then ensemble references), so that each imports TensorFlow once."""
 
-    from repo_builder import worker
+    def __init__(self, spec_path: str, stage: Path, size: int, notify: Progress) -> None:
+        self.spec_path = spec_path
+        self.stage = stage
+        self.size = max(1, size)
+        self.notify = notify
+        self._pool: ProcessPoolExecutor | None = None
+        self._events: Any = None
 
-    ctx = multiprocessing.get_context("spawn")  # TensorFlow and fork do not mix
-    workers = max(1, min(jobs, len(models)))
-    events = ctx.Queue()  # given to the workers at start-up (initargs): no manager process to outlive us
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker.init, initargs=(events,))
-    try:
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is not None and getattr(self._pool, "_broken", False):  # a worker died: start afresh
+            self.close(abort=True)
+        if self._pool is None:
+            import multiprocessing
+
+            from repo_builder import worker
+
+            ctx = multiprocessing.get_context("spawn")
+            self._events = ctx.Queue()  # given at start-up (initargs): no manager process to outlive us
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.size, mp_context=ctx, initializer=worker.init, initargs=(self._events,)
+            )
+        return self._pool
+
+    def run(self, task: str, models: list[ModelSpec], results: dict[str, ModelResult]) -> None:
+        """`worker.<task>(spec_path, name, stage)` for each model; results by model name."""
+        from repo_builder import worker
+
+        pool = self._executor()
         futures: dict[Future[dict[str, Any]], ModelSpec] = {
-            pool.submit(getattr(worker, task), spec_path, m.name, str(stage)): m for m in models
+            pool.submit(getattr(worker, task), self.spec_path, m.name, str(self.stage)): m for m in models
         }
         pending = set(futures)
         while pending:
-            _drain(events, notify)
+            _drain(self._events, self.notify)
             for f in [f for f in pending if f.done()]:
                 pending.discard(f)
                 m = futures[f]
@@ -441,18 +460,23 @@ def _convert_all(
                     status,
                     entry,
                     error=entry.get("error"),
-                    log=logs_path(stage, m.name),
+                    log=logs_path(self.stage, m.name),
                     seconds=float(entry.get("seconds", 0.0)),
                 )
-                notify(m.name, status)
+                self.notify(m.name, status)
             time.sleep(0.05)
-        _drain(events, notify)
-    except BaseException:
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+        _drain(self._events, self.notify)
+
+    def close(self, abort: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if abort:
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            pool.shutdown(wait=True)
 
 
 # --------------------------------------------------------------------------------------------- command
