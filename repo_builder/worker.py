@@ -67,6 +67,23 @@ def init(events: Any) -> None:
     global _events
     _events = events
     quiet_tensorflow()
+    _exit_with_parent()
+
+
+def _exit_with_parent(interval: float = 0.5) -> None:
+    """End this worker when the build process is gone (`kill -9`): the pool's queues are shared by all the
+    processes, so a worker whose parent died would wait on them forever, holding its TensorFlow memory."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="repo-builder-parent-watch", daemon=True).start()
 
 
 def convert_model(spec_path: str, name: str, stage: str, events: Any = None) -> dict[str, Any]:

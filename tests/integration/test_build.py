@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -191,6 +192,19 @@ def start_forced_build(
     return proc, spec, repo, before
 
 
+def _session_processes(sid: int) -> list[str]:
+    """Command lines of the live processes of session `sid` (zombies excluded)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:  # state, ..., session id
+            found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
 def test_killed_build_leaves_the_previous_repository_intact(built_examples: BuiltExamples, tmp_path: Path) -> None:
     proc, spec, repo, before = start_forced_build(
         built_examples, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -205,9 +219,15 @@ def test_killed_build_leaves_the_previous_repository_intact(built_examples: Buil
             time.sleep(0.1)
         else:
             pytest.fail("the build never started converting")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)  # the build process only, as `kill -9 PID` does
         proc.wait()
+        deadline = time.monotonic() + 15  # its workers notice and end (they would wait forever otherwise)
+        while _session_processes(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _session_processes(proc.pid) == [], "worker processes outlived the killed build"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     assert tree_digest(repo) == before
     assert list(tmp_path.glob(".repo.staging-*")), "the killed build's staging folder should be left aside"
     done = run_build(spec, repo)  # the next build works and tidies the leftover staging folder
