@@ -136,6 +136,9 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
 
     out = dest / name
     out.mkdir()
+    for item in model_dir.iterdir():  # label files, warmup/ data and the like, which the config names
+        if item.name != "config.pbtxt" and not (item.is_dir() and item.name.isdigit()):
+            os.symlink(item.resolve(), out / item.name, target_is_directory=item.is_dir())
     for version, artifact in artifacts.items():
         vdir = out / str(version)
         vdir.mkdir()
