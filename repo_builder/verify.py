@@ -300,11 +300,20 @@ def ensemble_runner(spec: Spec, model: ModelSpec, repo: Path) -> Runner:
     return run
 
 
-def ensemble_inputs(model: ModelSpec, seed: int = 0) -> Feed:
-    """Generated inputs in the ensemble's config shapes, batch max(1, max_batch_size) when it batches."""
+def input_tensors(model: ModelSpec, as_the_model_sees: bool = True) -> list[Tensor]:
+    """A resolved model's inputs as full shapes, None where variable (the batch dim when it batches): the
+    shapes the model itself takes (`reshape` applied), or the config's dims, which clients send."""
     from repo_builder.inspect import Tensor
 
+    lead: tuple[int | None, ...] = (None,) if model.max_batch_size > 0 else ()
+    found = []
+    for t in model.inputs or []:
+        dims = t.reshape if as_the_model_sees and t.reshape is not None else t.dims
+        found.append(Tensor(t.name, t.dtype, lead + tuple(None if d < 0 else d for d in dims)))
+    return found
+
+
+def ensemble_inputs(model: ModelSpec, seed: int = 0) -> Feed:
+    """Generated inputs in the ensemble's config shapes, batch max(1, max_batch_size) when it batches."""
     batch = max(1, model.max_batch_size) if model.max_batch_size > 0 else 0
-    lead: tuple[int | None, ...] = (None,) if batch else ()
-    tensors = [Tensor(t.name, t.dtype, lead + tuple(None if d < 0 else d for d in t.dims)) for t in model.inputs or []]
-    return generate(tensors, batch, seed=seed)
+    return generate(input_tensors(model, as_the_model_sees=False), batch, seed=seed)

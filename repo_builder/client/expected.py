@@ -75,18 +75,19 @@ class ExpectedRepository:
         return inputs, outputs
 
 
-def _versions_from_disk(model_dir: Path, config: ModelConfig | None) -> list[int]:
-    on_disk = sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-    if config is None or not on_disk:
-        return on_disk
+def _served_versions(available: list[int], config: ModelConfig | None) -> list[int]:
+    """The versions Triton serves of those available, by the config's version_policy (default: latest 1)."""
+    available = sorted(available)
+    if config is None or not available:
+        return available
     policy = config.version_policy
     which = policy.WhichOneof("policy_choice")
     if which == "all":
-        return on_disk
+        return available
     if which == "specific":
-        return sorted(v for v in policy.specific.versions if v in on_disk)
+        return sorted(v for v in policy.specific.versions if v in available)
     latest = policy.latest.num_versions if which == "latest" else 1
-    return on_disk[-max(1, latest) :]
+    return available[-max(1, latest) :]
 
 
 def read_repository(repo: Path) -> ExpectedRepository:
@@ -119,9 +120,12 @@ def read_repository(repo: Path) -> ExpectedRepository:
         except text_format.ParseError as e:
             error = f"{config_path}: {e}"
         entry = entries.get(model_dir.name, {})
-        versions = (
-            [int(v) for v in entry["versions"]] if entry.get("versions") else _versions_from_disk(model_dir, config)
+        built = (
+            [int(v) for v in entry["versions"]]
+            if entry.get("versions")
+            else [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
         )
+        versions = _served_versions(built, config)
         models[model_dir.name] = ExpectedModel(model_dir.name, config, config_path, versions, entry, error)
     for name, entry in entries.items():
         if name not in models:

@@ -21,6 +21,7 @@ from repo_builder.repository import sha256_tree
 try:
     from tests.integration.build_fixtures import (
         BUILD_SCRIPT,
+        EXAMPLES,
         PYTHON,
         BuiltExamples,
         built_examples,
@@ -30,6 +31,7 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
     from build_fixtures import (  # type: ignore[import-not-found,no-redef]
         BUILD_SCRIPT,
+        EXAMPLES,
         PYTHON,
         BuiltExamples,
         built_examples,  # noqa: F401
@@ -572,3 +574,26 @@ def test_legacy_tf_keras_factory_and_h5(tmp_path: Path) -> None:
         assert [t["name"] for t in data[name]["inputs"]] == ["legacy_in"]
         assert [t["name"] for t in data[name]["outputs"]] == ["legacy_out"]
         assert data[name]["max_error"] < 1e-4
+
+
+def test_reference_has_the_shapes_the_config_promises(tmp_path: Path) -> None:
+    """A dim the model leaves variable and the spec fixes (max_batch_size 0, dims [3, 16]) is that size in
+    the verification inputs and the stored reference, so the golden check sends what the server accepts."""
+    shutil.copy2(EXAMPLES / "models.py", tmp_path / "models.py")
+    spec = write_spec(
+        tmp_path,
+        [
+            {
+                "name": "fixed",
+                "source": {"python": "models.py:build_mlp"},
+                "target": "onnx",
+                "max_batch_size": 0,
+                "inputs": [{"name": "features", "dtype": "FP32", "dims": [3, 16]}],
+            }
+        ],
+    )
+    done = run_build(spec, tmp_path / "repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    ref = np.load(tmp_path / "repo" / "fixed" / "reference.npz")
+    assert ref["input/features"].shape == (3, 16)
+    assert ref["output/probs"].shape == (3, 4)
