@@ -305,7 +305,7 @@ def _ensembles(
 ) -> None:
     """Ensembles: their config, and reference vectors computed by running their built steps (in workers),
     carried over when neither the ensemble nor any step changed."""
-    ensembles = [m for m in spec.models if m.target == "ensemble"]
+    ensembles = _ensemble_order(spec)
     memo: dict[str, str] = {}
 
     def step_hash(name: str) -> str:
@@ -353,6 +353,27 @@ def _ensembles(
         r.entry.update(reference=got.entry.get("reference"), tolerance=got.entry.get("tolerance"))
         if got.entry.get("notes"):
             r.entry["notes"] = got.entry["notes"]
+
+
+def _ensemble_order(spec: Spec) -> list[ModelSpec]:
+    """The spec's ensembles, each after the ensembles it has as steps (whatever the order in the spec)."""
+    ordered: list[ModelSpec] = []
+    seen: set[str] = set()
+
+    def visit(m: ModelSpec) -> None:
+        if m.name in seen:
+            return
+        seen.add(m.name)
+        for step in m.steps or []:
+            inner = spec.model(step.model)
+            if inner.target == "ensemble":
+                visit(inner)
+        ordered.append(m)
+
+    for m in spec.models:
+        if m.target == "ensemble":
+            visit(m)
+    return ordered
 
 
 def _park_failure(stage: Path, name: str, result: ModelResult) -> None:

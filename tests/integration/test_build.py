@@ -597,3 +597,28 @@ def test_reference_has_the_shapes_the_config_promises(tmp_path: Path) -> None:
     ref = np.load(tmp_path / "repo" / "fixed" / "reference.npz")
     assert ref["input/features"].shape == (3, 16)
     assert ref["output/probs"].shape == (3, 4)
+
+
+def test_an_ensemble_of_an_ensemble_listed_first(built_examples: BuiltExamples, tmp_path: Path) -> None:
+    """An ensemble whose step is another ensemble builds whatever their order in the spec; its reference
+    is its steps run through (the inner ensemble's steps included)."""
+    spec = copy_examples(tmp_path / "examples")
+    repo = tmp_path / "repo"
+    shutil.copytree(built_examples.repository, repo)
+    data = yaml.safe_load(spec.read_text())
+    outer = {
+        "name": "outer",
+        "target": "ensemble",
+        "inputs": [{"name": "raw", "dtype": "FP32", "dims": [16]}],
+        "outputs": [{"name": "p", "dtype": "FP32", "dims": [4]}],
+        "steps": [{"model": "tabular_pipeline", "input_map": {"raw_features": "raw"}, "output_map": {"probs": "p"}}],
+    }
+    data["models"].insert(0, outer)
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = run_build(spec, repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "converted 1 model(s)" in done.stdout  # the outer ensemble's reference; the rest is carried over
+    inner = np.load(repo / "tabular_pipeline" / "reference.npz")
+    ref = np.load(repo / "outer" / "reference.npz")
+    np.testing.assert_array_equal(ref["input/raw"], inner["input/raw_features"])  # same seed, same shape
+    np.testing.assert_allclose(ref["output/p"], inner["output/probs"], atol=1e-6)
