@@ -571,9 +571,11 @@ def build_command(
         table.add_column("elapsed", justify="right")
         now = time.monotonic()
         for name, (step, since) in state.items():
+            if name not in started:  # queued, or carried over: no time of its own yet
+                table.add_row(name, step, "")
+                continue
             done = step in ("built", "recipe", "failed", "unchanged")
-            elapsed = (since if done else now) - started.get(name, since)
-            table.add_row(name, step, f"{elapsed:.1f}s")
+            table.add_row(name, step, f"{(since if done else now) - started[name]:.1f}s")
         table.caption = f"{time.monotonic() - t0:.1f}s"
         return table
 
