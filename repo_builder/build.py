@@ -15,7 +15,6 @@ import json
 import os
 import platform as _platform
 import shutil
-import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -429,6 +428,23 @@ def _drain(events: Any, notify: Progress) -> None:
         notify(name, what)
 
 
+def _start_resource_tracker() -> None:
+    """multiprocessing's resource tracker unlinks the pool's semaphores once every process is gone; started
+    with SIGHUP ignored (inherited), it outlives a closed terminal and still does so."""
+    import signal
+    import threading
+    from multiprocessing import resource_tracker
+
+    if threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 class _Workers:
     """Spawned worker processes (TensorFlow and fork do not mix), started on first use and shared by the
     build's waves (conversions, then ensemble references), so that each imports TensorFlow once."""
@@ -449,6 +465,7 @@ class _Workers:
 
             from repo_builder import worker
 
+            _start_resource_tracker()
             ctx = multiprocessing.get_context("spawn")
             self._events = ctx.Queue()  # given at start-up (initargs): no manager process to outlive us
             self._pool = ProcessPoolExecutor(
@@ -553,6 +570,7 @@ def build_command(
     from rich.table import Table
 
     from repo_builder.compose import check_compose_target, resolve_image_tag, write_compose
+    from repo_builder.interrupts import stop_signals_as_interrupt
     from repo_builder.spec import load_spec
 
     err = console_err or Console(stderr=True, highlight=False)
@@ -585,20 +603,12 @@ def build_command(
             started.setdefault(name, now)
         state[name] = (step, now)
 
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def _terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwinds staged(): the staging folder goes, the previous repository stays
-
-    in_main = _is_main_thread()
-    if in_main:
-        signal.signal(signal.SIGTERM, _terminate)
-    try:
-        with Live(render(), console=err, refresh_per_second=4, transient=True, get_renderable=render):
-            result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+    # a stop signal unwinds staged(): the staging folder goes, the previous repository stays
+    with (
+        stop_signals_as_interrupt(),
+        Live(render(), console=err, refresh_per_second=4, transient=True, get_renderable=render),
+    ):
+        result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify)
     out.print(summary_table(result))
     for r in result.models:
         for note in r.entry.get("notes", []) if r.status in ("built", "recipe") else []:
@@ -622,9 +632,3 @@ def build_command(
     if failed:
         err.print(f"[bold red]{len(failed)} model(s) failed:[/] {', '.join(failed)}", markup=True, highlight=False)
     return 0 if result.ok else 1
-
-
-def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from repo_builder.errors import DeploymentError
+from repo_builder.interrupts import stop_signals_as_interrupt
 from repo_builder.server.embedded import EmbeddedServer, tail
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt (main thread only), so `docker stop`/`kill` stop cleanly too."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def serve_command(
@@ -72,7 +52,7 @@ def serve_command(
         startup_timeout=startup_timeout,
         on_progress=lambda message: out.print(f"[dim]{message}[/]", highlight=False),
     )
-    with sigterm_as_interrupt():
+    with stop_signals_as_interrupt():
         try:
             server.start()
             previews = server.previews

@@ -244,21 +244,30 @@ def test_killed_build_leaves_the_previous_repository_intact(built_examples: Buil
     assert after == before
 
 
-def test_interrupted_build_with_sigterm_removes_its_staging_folder(
-    built_examples: BuiltExamples, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("how", ["sigterm", "terminal_closed"])
+def test_interrupted_build_removes_its_staging_folder(built_examples: BuiltExamples, tmp_path: Path, how: str) -> None:
+    """`kill PID` (SIGTERM to the build) and a closed terminal (SIGHUP to its whole process group) unwind
+    like Ctrl-C: the staging folder goes, the repository stays, no process and no semaphore is left."""
+    shm_before = set(os.listdir("/dev/shm"))
     proc, _spec, repo, before = start_forced_build(
-        built_examples, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        built_examples, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".repo.staging-*/*/build.log")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGHUP)
     proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert tree_digest(repo) == before
-    time.sleep(0.5)
+    deadline = time.monotonic() + 15
+    while _session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _session_processes(proc.pid) == []
     assert not list(tmp_path.glob(".repo.staging-*"))
+    assert not {n for n in set(os.listdir("/dev/shm")) - shm_before if n.startswith("sem.mp-")}
 
 
 def test_failing_model_is_reported_and_the_others_build(tmp_path: Path) -> None:

@@ -185,7 +185,7 @@ def test_preview_of_a_plan_needs_its_onnx(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
 def test_serve_command_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     repo = py_add_repository(tmp_path / "repo")
     code = (
