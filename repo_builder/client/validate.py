@@ -17,6 +17,7 @@ from repo_builder.client.expected import ExpectedModel, ExpectedRepository, read
 from repo_builder.client.load import Target, check_sample, grpc_request, http_request, run_load
 from repo_builder.client.report import CheckResult, Report
 from repo_builder.errors import DeploymentError
+from repo_builder.server.preview import is_preview, preview_config
 
 if TYPE_CHECKING:
     import numpy as np
@@ -226,9 +227,12 @@ class Validator:
             raise AssertionError(f"the repository's config.pbtxt does not parse: {model.config_error}")
         if model.config is None:
             raise _Skip("no config.pbtxt in the repository (model named by the manifest only)")
-        preview = model.name in self.served_configs
-        expected = self.served_configs.get(model.name, model.config)
         served = self.conn.config(model.name)
+        expected = self.served_configs.get(model.name)
+        if expected is None and is_preview(served):  # `repo-builder serve` in another process
+            expected = preview_config(model.config)[0]
+        preview = expected is not None
+        expected = expected if expected is not None else model.config
         differences, filled = compare(expected, served)
         against = "the embedded server's python-backend preview of config.pbtxt" if preview else str(model.config_path)
         if differences:

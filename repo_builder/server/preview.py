@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 
 PREVIEW_SOURCE = Path(__file__).with_name("preview_model.py")
+#: parameter of a previewed model's config: the platform (or backend) it stands in for
+PREVIEW_MARKER = "repo_builder_preview"
 
 #: platform or backend -> (how the preview runs it, default artifact name in the version folder)
 _PREVIEWED: dict[str, tuple[str, str]] = {
@@ -80,9 +82,51 @@ def _versions(model_dir: Path) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+def preview_config(config: ModelConfig) -> tuple[ModelConfig, list[str]]:
+    """The config the embedded server loads in place of `config` (a copy), and what changed.
+
+    Same name, tensors, batching and instance counts; the python backend instead of the model's own, CPU
+    instead of GPU, no GPU-only settings; and a PREVIEW_MARKER parameter naming the original platform, by
+    which a validator in another process knows it talks to a preview.
+    """
+    from tritonclient.grpc.model_config_pb2 import ModelConfig, ModelInstanceGroup
+
+    original = config.platform or config.backend
+    preview = ModelConfig()
+    preview.CopyFrom(config)
+    changes: list[str] = []
+    preview.platform = ""
+    preview.backend = "python"
+    preview.runtime = ""
+    if preview.default_model_filename:
+        changes.append(f"default_model_filename {preview.default_model_filename!r} cleared")
+        preview.default_model_filename = ""
+    if preview.cc_model_filenames:
+        changes.append("cc_model_filenames cleared")
+        preview.ClearField("cc_model_filenames")
+    for i, group in enumerate(preview.instance_group):
+        if group.kind == ModelInstanceGroup.KIND_GPU:
+            group.kind = ModelInstanceGroup.KIND_CPU
+            changes.append(f"instance_group[{i}].kind KIND_GPU -> KIND_CPU (no GPU)")
+        if group.gpus:
+            group.ClearField("gpus")
+            changes.append(f"instance_group[{i}].gpus cleared")
+        if group.profile:
+            group.ClearField("profile")
+            changes.append(f"instance_group[{i}].profile cleared (TensorRT only)")
+    if preview.HasField("optimization"):
+        preview.ClearField("optimization")
+        changes.append("optimization cleared (GPU accelerators and CUDA graphs do not apply)")
+    preview.parameters[PREVIEW_MARKER].string_value = original
+    return preview, changes
+
+
+def is_preview(config: ModelConfig) -> bool:
+    return PREVIEW_MARKER in config.parameters
+
+
 def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedModel:
     from google.protobuf import text_format
-    from tritonclient.grpc.model_config_pb2 import ModelInstanceGroup
 
     name = model_dir.name
     original = config.platform or config.backend
@@ -110,28 +154,8 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
     if not artifacts:
         raise DeploymentError(f"{name}: no numeric version folder in {model_dir}; nothing to serve")
 
-    config.platform = ""
-    config.backend = "python"
-    config.runtime = ""
-    if config.default_model_filename:
-        changes.append(f"default_model_filename {config.default_model_filename!r} cleared")
-        config.default_model_filename = ""
-    if config.cc_model_filenames:
-        changes.append("cc_model_filenames cleared")
-        config.ClearField("cc_model_filenames")
-    for i, group in enumerate(config.instance_group):
-        if group.kind == ModelInstanceGroup.KIND_GPU:
-            group.kind = ModelInstanceGroup.KIND_CPU
-            changes.append(f"instance_group[{i}].kind KIND_GPU -> KIND_CPU (no GPU)")
-        if group.gpus:
-            group.ClearField("gpus")
-            changes.append(f"instance_group[{i}].gpus cleared")
-        if group.profile:
-            group.ClearField("profile")
-            changes.append(f"instance_group[{i}].profile cleared (TensorRT only)")
-    if config.HasField("optimization"):
-        config.ClearField("optimization")
-        changes.append("optimization cleared (GPU accelerators and CUDA graphs do not apply)")
+    config, config_changes = preview_config(config)
+    changes += config_changes
     signature = config.parameters["TF_SIGNATURE_DEF"].string_value if "TF_SIGNATURE_DEF" in config.parameters else ""
 
     out = dest / name

@@ -158,6 +158,27 @@ def test_altered_config_fails_with_field_diff(
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_preview_is_recognized_from_another_process(
+    embedded_server: EmbeddedServer, model_repository: Path, tmp_path: Path, protocol: str
+) -> None:
+    """`repo-builder serve` in one terminal, `repo-builder validate --url` in another: no served_configs are
+    handed over, the preview is known by its marker parameter, and a change beyond the preview still fails."""
+    report = validate(model_repository, url(embedded_server, protocol), protocol, **NO_LOAD)  # type: ignore[arg-type]
+    assert report.ok, [(c.id, c.detail) for c in report.failures]
+    assert report.get("config", "onnx_mlp").detail.startswith(
+        "equal to the embedded server's python-backend preview of config.pbtxt"
+    )
+    repo = copy_for_validation(model_repository, tmp_path / "repo")
+    config = repo / "onnx_mlp" / "config.pbtxt"
+    config.write_text(config.read_text().replace("max_batch_size: 16", "max_batch_size: 12"))
+    report = validate(
+        repo, url(embedded_server, protocol), protocol, skip={"golden", "dynamic_batching", "performance"}
+    )  # type: ignore[arg-type]
+    assert [c.id for c in report.failures] == ["onnx_mlp/config"]
+    assert "max_batch_size: generated 12, served 16" in report.get("config", "onnx_mlp").detail
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_missing_and_unexpected_models_fail(
     embedded_server: EmbeddedServer,
     model_repository: Path,
