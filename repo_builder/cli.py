@@ -200,12 +200,15 @@ def _levels(text: str) -> tuple[int, ...]:
     return levels
 
 
+_PORT_HELP = "Default: {} when 8000-8002 are all free (free ports with --validate or when taken)."
+
+
 @app.command()
 def serve(
     repository: RepoArg,
-    http_port: Annotated[Optional[int], typer.Option(help="Default: a free port.")] = None,  # noqa: UP045
-    grpc_port: Annotated[Optional[int], typer.Option(help="Default: a free port.")] = None,  # noqa: UP045
-    metrics_port: Annotated[Optional[int], typer.Option(help="Default: a free port.")] = None,  # noqa: UP045
+    http_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8000))] = None,  # noqa: UP045
+    grpc_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8001))] = None,  # noqa: UP045
+    metrics_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8002))] = None,  # noqa: UP045
     validate: Annotated[bool, typer.Option("--validate", help="Start, validate, stop; exit 1 on failures.")] = False,
     protocol: ProtocolOpt = None,
     report: ReportOpt = None,

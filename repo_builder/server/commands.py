@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+#: Triton's own defaults (HTTP, gRPC, metrics), where clients and `validate --url` look first
+TRITON_PORTS = (8000, 8001, 8002)
+
+
 def serve_command(
     repository: Path,
     http_port: int | None = None,
@@ -50,6 +54,7 @@ def serve_command(
         metrics_port=metrics_port,
         log_file=log_file,
         startup_timeout=startup_timeout,
+        prefer_ports=None if validate else TRITON_PORTS,
         on_progress=lambda message: out.print(f"[dim]{message}[/]", highlight=False),
     )
     with stop_signals_as_interrupt():

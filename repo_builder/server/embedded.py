@@ -59,6 +59,17 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
+def ports_free(ports: Sequence[int], host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on any of `ports` on `host` right now."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -92,9 +103,13 @@ class EmbeddedServer:
         log_verbose: int = 0,
         extra_args: Sequence[str] = (),
         on_progress: Callable[[str], None] | None = None,
+        prefer_ports: tuple[int, int, int] | None = None,
     ) -> None:
+        """Ports None or 0 are picked: `prefer_ports` (HTTP, gRPC, metrics) when given and all free, else
+        free ones."""
         self.repository = Path(repository)
         self._ports_requested = (http_port or None, grpc_port or None, metrics_port or None)
+        self._prefer_ports = prefer_ports if not any(self._ports_requested) else None
         self.model_control_mode = model_control_mode
         self.load_models = list(load_models)
         self.preview_enabled = preview
@@ -176,6 +191,10 @@ class EmbeddedServer:
             raise
 
     def _pick_ports(self) -> None:
+        prefer, self._prefer_ports = self._prefer_ports, None  # first attempt only
+        if prefer is not None and ports_free(prefer):
+            self.http_port, self.grpc_port, self.metrics_port = prefer
+            return
         picked = iter(free_ports(3))
         self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in self._ports_requested)
 

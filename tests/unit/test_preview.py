@@ -36,3 +36,25 @@ def test_preview_keeps_the_files_its_config_names(tmp_path: Path) -> None:
     assert 'label_filename: "labels.txt"' in (out / "config.pbtxt").read_text()
     assert sorted(p.name for p in (out / "1").iterdir()) == ["model.onnx", "model.py", "preview.json"]
     assert (model / "config.pbtxt").read_text() == CONFIG  # the user's repository is untouched
+
+
+def test_preferred_ports_when_free_else_free_ones(tmp_path: Path) -> None:
+    """`serve` asks for Triton's 8000-8002: taken when all are free, else other free ports (no failure)."""
+    import socket
+
+    from repo_builder.server.embedded import EmbeddedServer, free_ports
+
+    a, b, c = free_ports(3)
+    wanted = (a, b, c)
+    server = EmbeddedServer(tmp_path, prefer_ports=wanted)
+    server._pick_ports()
+    assert (server.http_port, server.grpc_port, server.metrics_port) == wanted
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", wanted[1]))
+        busy.listen()
+        server = EmbeddedServer(tmp_path, prefer_ports=wanted)
+        server._pick_ports()
+        assert wanted[1] not in (server.http_port, server.grpc_port, server.metrics_port)
+    explicit = EmbeddedServer(tmp_path, http_port=wanted[0], prefer_ports=(1, 2, 3))
+    explicit._pick_ports()
+    assert explicit.http_port == wanted[0] and explicit.grpc_port != 2  # explicit ports win over preferred
