@@ -201,6 +201,17 @@ def _describe(error: dict[str, Any]) -> str:
         cause = error.get("ctx", {}).get("error")
         return str(cause) if cause is not None else error["msg"]
     if kind in ("model_type", "model_attributes_type", "dict_type"):
+        if loc and loc[-1] == "source" and isinstance(value, str):
+            from repo_builder.inspect import source_from_arg
+
+            try:
+                guess = source_from_arg(value).kind
+            except ValueError:
+                guess = "python"
+            return (
+                f"got {type(value).__name__} {value!r}; expected a mapping with one of python, saved_model, "
+                f"keras_file, e.g. source: {{{guess}: {value}}}"
+            )
         return f"got {type(value).__name__} {value!r}; expected a mapping (key: value)"
     if kind == "list_type":
         return f"got {type(value).__name__} {value!r}; expected a list"

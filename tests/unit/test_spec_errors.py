@@ -175,6 +175,22 @@ spec.yaml:7:11: models[1] (base) -> name
     pytest.param(
         """\
 models:
+  - name: a
+    source: exported/resnet.keras
+    target: onnx
+    inputs: [{name: x, dtype: FP32, dims: [4]}]
+    outputs: [{name: y, dtype: FP32, dims: [2]}]
+""",
+        """\
+spec.yaml: 1 problem in the spec
+spec.yaml:3:13: models[0] (a) -> source
+  got str 'exported/resnet.keras'; expected a mapping with one of python, saved_model, keras_file, e.g. source: {keras_file: exported/resnet.keras}
+""",
+        id="source_as_a_plain_string",
+    ),
+    pytest.param(
+        """\
+models:
   - name: models/base
     source: {python: model.py:build}
     target: onnx
