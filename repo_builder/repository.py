@@ -260,6 +260,16 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
         )
     repo = spec.repository_path(output)
     check_output(repo, force)
+    built = sorted(
+        name
+        for name, entry in ((read_manifest(repo) or {}).get("models") or {}).items()
+        if isinstance(entry, dict) and entry.get("status") in ("built", "recipe")
+    )
+    if built and not force:
+        raise RepoBuilderError(
+            f"{repo} holds models built by `repo-builder build` ({', '.join(built)}); render writes configs "
+            "only and would replace them. Choose another output with -o, or pass --force to replace them."
+        )
     written = []
     with staged(repo) as stage:
         for model in spec.models:

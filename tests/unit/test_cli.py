@@ -102,6 +102,28 @@ def test_render_refuses_a_foreign_folder(tmp_path: Path, capsys: pytest.CaptureF
     assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
 
 
+def test_render_does_not_replace_built_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """render writes configs only: over a repository `build` wrote, it would drop the converted models."""
+    spec, out = GOLDEN / "savedmodel_basic" / "spec.yaml", tmp_path / "repo"
+    assert run_cli(capsys, "render", spec, "-o", out).code == 0
+    manifest = json.loads((out / "repo_builder_manifest.json").read_text())
+    name = next(iter(manifest["models"]))
+    manifest["models"][name]["status"] = "built"  # as `build` records a converted model
+    (out / "repo_builder_manifest.json").write_text(json.dumps(manifest))
+    artifact = out / name / "1" / "model.savedmodel" / "saved_model.pb"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_bytes(b"converted")
+    result = run_cli(capsys, "render", spec, "-o", out)
+    assert result.code == 1
+    assert result.stderr.replace("\n", "") == (
+        f"error: {out} holds models built by `repo-builder build` ({name}); render writes configs only and would "
+        "replace them. Choose another output with -o, or pass --force to replace them."
+    )
+    assert artifact.read_bytes() == b"converted"
+    assert run_cli(capsys, "render", spec, "-o", out, "--force").code == 0
+    assert not artifact.exists()
+
+
 def test_schema_is_json_schema_of_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli(capsys, "schema")
     assert (result.code, result.stderr) == (0, "")
