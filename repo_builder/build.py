@@ -184,6 +184,15 @@ def build(
             )
     previous = read_manifest(repo) or {}
     old_models: dict[str, Any] = previous.get("models", {}) if isinstance(previous.get("models"), dict) else {}
+    spec_path = str(spec.path) if spec.path else ""
+    dropped = sorted(set(old_models) - {m.name for m in spec.models})
+    if dropped and previous.get("spec") and previous["spec"] != spec_path and not force:
+        from repo_builder.errors import RepoBuilderError
+
+        raise RepoBuilderError(
+            f"{repo} was built from another spec ({previous['spec']}); its models {', '.join(dropped)} are not "
+            f"in {spec_path} and would be removed. Choose another output with -o, or pass --force."
+        )
     libraries = library_versions()
     hashes = {m.name: inputs_hash(spec, m, libraries) for m in spec.models}
     notify: Progress = progress or (lambda _n, _s: None)
@@ -197,7 +206,6 @@ def build(
         return not force and old.get("inputs_hash") == hashes[m.name]
 
     results: dict[str, ModelResult] = {}
-    spec_path = str(spec.path) if spec.path else ""
     with staged(repo) as stage:
         to_convert = []
         for m in spec.models:

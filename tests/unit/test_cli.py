@@ -124,6 +124,23 @@ def test_render_does_not_replace_built_models(tmp_path: Path, capsys: pytest.Cap
     assert not artifact.exists()
 
 
+def test_build_does_not_drop_another_specs_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A repository built from another spec keeps its models: building a spec without them into it is
+    refused before anything runs (no TensorFlow needed to get there)."""
+    out = tmp_path / "repo"
+    (out / "resnet" / "1").mkdir(parents=True)
+    manifest = {"format": 1, "spec": "/elsewhere/models.yaml", "models": {"resnet": {"status": "built"}}}
+    (out / "repo_builder_manifest.json").write_text(json.dumps(manifest))
+    spec = GOLDEN / "savedmodel_basic" / "spec.yaml"
+    result = run_cli(capsys, "build", spec, "-o", out)
+    assert result.code == 1
+    assert result.stderr.replace("\n", "") == (
+        f"error: {out} was built from another spec (/elsewhere/models.yaml); its models resnet are not in {spec} "
+        "and would be removed. Choose another output with -o, or pass --force."
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["repo_builder_manifest.json", "resnet"]
+
+
 def test_schema_is_json_schema_of_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli(capsys, "schema")
     assert (result.code, result.stderr) == (0, "")
