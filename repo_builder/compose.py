@@ -510,12 +510,18 @@ def _check_rendered(text: str, context: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------- write
 
 
-def _ours(path: Path) -> bool:
+def _first_line(path: Path) -> str | None:
+    """The first line of a file repo-builder wrote (its header), None for any other file or none."""
     try:
         with path.open(encoding="utf-8") as f:
-            return f.readline().startswith(MARKER)
+            line = f.readline().rstrip("\n")
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
+    return line if line.startswith(MARKER) else None
+
+
+def _ours(path: Path) -> bool:
+    return _first_line(path) is not None
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -539,7 +545,7 @@ def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool =
     where = repo.parent
     files = render_compose(spec, repo)
     targets = {where / name: text for name, text in files.items()}
-    _refuse_foreign(list(targets), force)
+    _refuse_foreign(targets, force)
     for path, text in targets.items():
         _atomic_write(path, text)
     for name in (DOCKERFILE, PROMETHEUS_CONFIG):
@@ -562,18 +568,30 @@ def _shown(path: Path) -> str:
 def check_compose_target(spec: Spec, output: str | Path | None = None, *, force: bool = False) -> None:
     """Fail early (before a long build) when write_compose would refuse to replace a foreign file."""
     repo = _normal(spec.repository_path(output))
-    _refuse_foreign([repo.parent / name for name in render_compose(spec, repo)], force)
+    _refuse_foreign({repo.parent / name: text for name, text in render_compose(spec, repo).items()}, force)
 
 
-def _refuse_foreign(paths: list[Path], force: bool) -> None:
-    foreign = [p for p in paths if p.exists() and not _ours(p)]
-    if foreign and not force:
+def _refuse_foreign(targets: dict[Path, str], force: bool) -> None:
+    """Refuse to replace a file repo-builder did not write, or one it wrote for another spec (its first
+    line names the spec), unless forced."""
+    if force:
+        return
+    foreign = [p for p in targets if p.exists() and not _ours(p)]
+    if foreign:
         listed = ", ".join(str(p) for p in foreign)
         raise RepoBuilderError(
             f"{listed} exist{'s' if len(foreign) == 1 else ''} and {'was' if len(foreign) == 1 else 'were'} "
             "not written by repo-builder; it would be replaced. Move it away, choose another output "
             "with -o, or pass --force to replace it."
         )
+    for path, text in targets.items():
+        first = _first_line(path)
+        if first is not None and first != text.split("\n", 1)[0]:
+            other = first.removeprefix(f"{MARKER} from ").split(";", 1)[0]
+            raise RepoBuilderError(
+                f"{path} was written for another spec ({other}); it would be replaced. Choose another output "
+                "with -o, or pass --force to replace it."
+            )
 
 
 # --------------------------------------------------------------------------------------------- CLI

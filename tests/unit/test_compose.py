@@ -550,6 +550,27 @@ def test_a_foreign_compose_file_is_not_replaced(tmp_path: Path, monkeypatch: pyt
     assert mine.read_text().startswith(compose.MARKER)
 
 
+def test_another_specs_compose_file_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two specs whose repositories sit in one folder share the place of docker-compose.yml: the second
+    does not silently replace the first one's deployment."""
+    first = _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    compose.write_compose(first)
+    written = (tmp_path / "docker-compose.yml").read_text()
+    other = tmp_path / "other.yaml"
+    other.write_text((tmp_path / "spec.yaml").read_text().replace("model_repository", "other_repository"))
+    second = load_spec(other)
+    with pytest.raises(RepoBuilderError) as e:
+        compose.write_compose(second)
+    assert e.value.message == (
+        f"{tmp_path / 'docker-compose.yml'} was written for another spec (./spec.yaml); it would be replaced. "
+        "Choose another output with -o, or pass --force to replace it."
+    )
+    assert (tmp_path / "docker-compose.yml").read_text() == written
+    compose.write_compose(first)  # its own spec rewrites it
+    compose.write_compose(second, force=True)
+    assert "other_repository" in (tmp_path / "docker-compose.yml").read_text()
+
+
 # --------------------------------------------------------------------------------------------- up
 
 
