@@ -121,3 +121,20 @@ def test_query_example_gets_the_reference_outputs(
     lines = done.stdout.splitlines()
     assert sorted({line.split()[0] for line in lines}) == EXAMPLE_MODELS
     assert all(line.endswith(" ok") for line in lines), done.stdout
+
+
+def test_readme_query_snippet_runs(examples_server: EmbeddedServer) -> None:
+    """The README's tritonclient snippet, as printed there, against the served examples (its address
+    swapped for this server's)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert match is not None, "the README has no python snippet"
+    snippet = match.group(1)
+    assert '"localhost:8000"' in snippet
+    snippet = snippet.replace('"localhost:8000"', repr(examples_server.http_url))
+    done = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(rows) == 4  # a batch of 4 rows of 4 probabilities
