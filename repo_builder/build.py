@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from repo_builder import __version__
+from repo_builder.errors import RepoBuilderError, SpecError
 from repo_builder.platforms import PLATFORMS
 from repo_builder.repository import (
     MANIFEST_FORMAT,
@@ -177,8 +178,6 @@ def build(
     if only:
         unknown = sorted(set(only) - {m.name for m in spec.models})
         if unknown:
-            from repo_builder.errors import SpecError
-
             raise SpecError(
                 f"--only {', '.join(unknown)}: not in the spec; models: " + ", ".join(m.name for m in spec.models)
             )
@@ -187,8 +186,6 @@ def build(
     spec_path = str(spec.path) if spec.path else ""
     dropped = sorted(set(old_models) - {m.name for m in spec.models})
     if dropped and previous.get("spec") and previous["spec"] != spec_path and not force:
-        from repo_builder.errors import RepoBuilderError
-
         raise RepoBuilderError(
             f"{repo} was built from another spec ({previous['spec']}); its models {', '.join(dropped)} are not "
             f"in {spec_path} and would be removed. Choose another output with -o, or pass --force."
