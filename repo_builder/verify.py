@@ -257,6 +257,18 @@ def _with_reshapes(runner: Runner, config: Any) -> Runner:
     return run
 
 
+def artifact_runner(model: ModelSpec, version_dir: Path) -> tuple[Runner, str]:
+    """A runner of the model's built artifact in a version folder, and what it runs: the SavedModel, the
+    ONNX, the generated model.py, or for a plan the ONNX it is built from (a plan needs a CUDA runtime)."""
+    if model.target in ("savedmodel", "tftrt"):
+        return savedmodel_runner(version_dir / "model.savedmodel", model.signature), model.target
+    if model.target == "python":
+        return python_runner(version_dir), "python-backend model.py"
+    if model.target == "tensorrt":
+        return onnx_runner(version_dir / "model.onnx"), "ONNX the plan is built from"
+    return onnx_runner(version_dir / "model.onnx"), "onnx"
+
+
 def step_runner(spec: Spec, model: ModelSpec, version: int, repo: Path) -> Runner:
     """Run a built model of the repository from its artifact in `repo` (a plan: the ONNX it is built from)."""
     from repo_builder import triton_rules
@@ -264,18 +276,12 @@ def step_runner(spec: Spec, model: ModelSpec, version: int, repo: Path) -> Runne
 
     if model.target == "ensemble":
         return ensemble_runner(spec, model, repo)
-    folder = version_dir(repo, model.name, version)
     if model.target == "tftrt":
         raise NoReference(f"step {model.name} is a TF-TRT SavedModel, which runs only where TensorRT is")
-    if model.target == "savedmodel":
-        runner = savedmodel_runner(folder / "model.savedmodel", model.signature)
-    elif model.target == "python":
-        runner = python_runner(folder)
-    else:  # onnx, and tensorrt through the ONNX next to the plan
-        onnx = folder / "model.onnx"
-        if not onnx.is_file():
-            raise NoReference(f"step {model.name} has no {onnx.name} in version {version} to run here")
-        runner = onnx_runner(onnx)
+    folder = version_dir(repo, model.name, version)
+    if model.target in ("onnx", "tensorrt") and not (folder / "model.onnx").is_file():
+        raise NoReference(f"step {model.name} has no model.onnx in version {version} to run here")
+    runner, _ = artifact_runner(model, folder)
     config = triton_rules.parse((repo / model.name / "config.pbtxt").read_text(), f"{model.name}/config.pbtxt")
     return _with_reshapes(runner, config)
 

@@ -213,18 +213,8 @@ def _convert(spec_path: str, name: str, repo: Path, log: logging.Logger, step: A
     verification = None
     if resolved.verify.enabled:
         step("verify")
-        first_version = version_dir(repo, name, resolved.versions[0])
-        what = final.format
-        if final.format in ("savedmodel", "tftrt"):
-            runner = verify.savedmodel_runner(first_version / "model.savedmodel", resolved.signature)
-        elif final.format == "onnx":
-            runner = verify.onnx_runner(first_version / "model.onnx")
-        elif final.format == "python":
-            runner = verify.python_runner(first_version)
-            what = "python-backend model.py"
-        else:  # a TensorRT plan: the ONNX it is built from (running a plan needs a CUDA runtime binding)
-            runner = verify.onnx_runner(results[-2].path)
-            what = "ONNX the plan is built from"
+        runner, what = verify.artifact_runner(resolved, version_dir(repo, name, resolved.versions[0]))
+        if resolved.target == "tensorrt":  # running a plan needs a CUDA runtime binding
             final.notes.append(
                 "verified the ONNX the plan is built from; check the plan itself through Triton with "
                 "`repo-builder validate`"
