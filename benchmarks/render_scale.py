@@ -45,7 +45,7 @@ MEMORY = Path("/dev/shm")
 # another spec (imports, Jinja's template compilation, Triton's ModelConfig class: start-up, not per model).
 _IN_PROCESS = r"""
 import sys, time
-from repo_builder.repository import render_repository
+from repo_builder.repository.write import render_repository
 from repo_builder.spec import load_spec
 warm_spec, warm_out, spec, out = sys.argv[1:5]
 render_repository(load_spec(warm_spec), warm_out)

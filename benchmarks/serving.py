@@ -95,8 +95,8 @@ def probe(
 ) -> list[dict[str, Any]]:
     """The validator's performance probe (Validator.check_performance) on one model: one dict per level.
     processes: the probe's event loops (1: a thread of this process; more: spawned worker processes)."""
-    from repo_builder.client.expected import read_repository
-    from repo_builder.client.validate import Validator
+    from repo_builder.validate.checks import Validator
+    from repo_builder.validate.expected import read_repository
 
     expected = read_repository(repo)
     validator = Validator(
@@ -122,7 +122,7 @@ def probe(
 
 
 def statistics(url: str, protocol: str, model: str) -> dict[str, int]:
-    from repo_builder.client.connection import Connection
+    from repo_builder.validate.connection import Connection
 
     with Connection(url, protocol, 10.0) as conn:  # type: ignore[arg-type]
         return conn.statistics(model)
@@ -274,8 +274,8 @@ def validator_request(repo: Path, model: str) -> tuple[bytes, dict[str, str], di
     """The exact HTTP body and headers the validator's probe sends (Validator.probe_target: tritonclient's
     binary tensor encoding, batch 1), split for wrk, which adds Host and Content-Length itself; and the
     same inputs as a KServe v2 JSON body."""
-    from repo_builder.client.expected import read_repository
-    from repo_builder.client.validate import Validator
+    from repo_builder.validate.checks import Validator
+    from repo_builder.validate.expected import read_repository
 
     expected = read_repository(repo)
     validator = Validator(
@@ -398,7 +398,7 @@ def run(
     repeats: int = 3,
     sections: tuple[str, ...] = ("serving", "probe"),
 ) -> dict[str, Any]:
-    from repo_builder.server.embedded import EmbeddedServer
+    from repo_builder.serve.embedded import EmbeddedServer
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="rb-bench-serve-") as tmp:

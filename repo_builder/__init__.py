@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "build", "load_spec"]
 
 if TYPE_CHECKING:
-    from repo_builder.spec import Spec
+    from repo_builder.spec.models import Spec
 
 
 def load_spec(path: Any) -> Spec:
@@ -21,6 +21,6 @@ def load_spec(path: Any) -> Spec:
 
 def build(spec: Spec, output: Any = None, **options: Any) -> Any:
     """Convert, verify and write the whole repository (needs the `convert` extra)."""
-    from repo_builder.build import build as _build
+    from repo_builder.build.build import build as _build
 
     return _build(spec, output, **options)

@@ -1,4 +1,4 @@
-from repo_builder.cli import main
+from repo_builder.cli.app import main
 
 if __name__ == "__main__":
     main()

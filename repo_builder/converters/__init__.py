@@ -9,7 +9,7 @@ from repo_builder.converters.savedmodel2onnx import SavedModel2Onnx
 from repo_builder.converters.savedmodel2python import SavedModel2Python
 from repo_builder.converters.savedmodel2tftrt import SavedModel2TFTRT
 from repo_builder.converters.tensorflow2savedmodel import TensorFlow2SavedModel
-from repo_builder.spec import ModelSpec
+from repo_builder.spec.models import ModelSpec
 
 __all__ = ["CONVERTERS", "TARGET_FORMAT", "Context", "Converted", "Converter", "plan"]
 

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from repo_builder.converters.base import Context, Converted, Format
-from repo_builder.spec import ModelSpec
+from repo_builder.spec.models import ModelSpec
 
 
 def render_model_py(model: ModelSpec, runtime: str, artifact: str) -> str:
-    from repo_builder import __version__, dtypes
-    from repo_builder.render import render_template
+    from repo_builder import __version__
+    from repo_builder.render.config import render_template
+    from repo_builder.triton import dtypes
 
     def pairs(tensors: list[object]) -> str:
         return repr([(t.name, dtypes.to_numpy(t.dtype)) for t in tensors])  # type: ignore[attr-defined]

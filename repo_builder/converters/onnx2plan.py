@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
-from repo_builder.repository import tensorrt_dir
-from repo_builder.spec import ModelSpec, TensorRTBuild
+from repo_builder.repository.layout import tensorrt_dir
+from repo_builder.spec.models import ModelSpec, TensorRTBuild
 
 #: min/opt/max of a variable (non-batch) dim when the spec's `tensorrt.shapes` does not give it
 DEFAULT_VARIABLE = (1, 16, 128)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
-from repo_builder.spec import ModelSpec
+from repo_builder.spec.models import ModelSpec
 
 
 def cli_line(saved_model: Path, output: Path, opset: int, signature: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError, MissingDependencyError
-from repo_builder.spec import ModelSpec, TFTRTBuild
+from repo_builder.spec.models import ModelSpec, TFTRTBuild
 
 NO_TFTRT = (
     "target tftrt needs TensorFlow built with TensorRT (TF-TRT), and this TensorFlow{version} is not: "
@@ -104,7 +104,7 @@ class SavedModel2TFTRT:
         import numpy as np
         from tensorflow.python.compiler.tensorrt import trt_convert as trt
 
-        from repo_builder import dtypes
+        from repo_builder.triton import dtypes
 
         kwargs = converter_kwargs(model, src)
         ctx.log.info("TrtGraphConverterV2(%s)", kwargs)

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
-from repo_builder.spec import ModelSpec
+from repo_builder.spec.models import ModelSpec
 
 
 class TensorFlow2SavedModel:
@@ -28,8 +28,8 @@ class TensorFlow2SavedModel:
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
         import tensorflow as tf
 
-        from repo_builder import dtypes
-        from repo_builder.inspect import load_source
+        from repo_builder.inspect.sources import load_source
+        from repo_builder.triton import dtypes
 
         loaded = ctx.loaded
         if loaded is None:
@@ -59,7 +59,7 @@ class TensorFlow2SavedModel:
             raise ConversionError(
                 f"model {model.name}: exporting the SavedModel failed: {type(e).__name__}: {e}"
             ) from e
-        from repo_builder.inspect import read_signature
+        from repo_builder.inspect.sources import read_signature
 
         got_in, got_out = read_signature(target, model.signature)
         ctx.log.info("exported signature inputs %s outputs %s", [t.name for t in got_in], [t.name for t in got_out])

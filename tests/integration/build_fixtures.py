@@ -19,7 +19,7 @@ PYTHON = sys.executable
 #: run build_command in a fresh interpreter; prints whether TensorFlow got imported
 BUILD_SCRIPT = """
 import sys, time
-from repo_builder.build import build_command
+from repo_builder.cli.build import build_command
 if __name__ == "__main__":
     args = sys.argv[1:]
     force = "--force" in args

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from repo_builder.deps import is_available
-from repo_builder.server import EmbeddedServer
+from repo_builder.serve import EmbeddedServer
 
 HAS_TF = is_available("tensorflow")
 

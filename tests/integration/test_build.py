@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from repo_builder.repository import sha256_tree
+from repo_builder.repository.write import sha256_tree
 
 try:
     from tests.integration.build_fixtures import (
@@ -131,7 +131,7 @@ def test_served_names_are_the_names_the_user_sees(built_examples: BuiltExamples)
     text = manifest(repo)["models"]["text_classifier"]
     assert text["inputs"] == [{"name": "token_ids", "dtype": "INT32", "dims": [-1]}]
     assert text["max_batch_size"] == 16
-    from repo_builder.inspect import read_signature
+    from repo_builder.inspect.sources import read_signature
 
     inputs, outputs = read_signature(repo / "image_cnn_savedmodel" / "1" / "model.savedmodel")
     assert [t.name for t in inputs] == ["image"] and [t.name for t in outputs] == ["class_probs"]

@@ -47,7 +47,7 @@ def _free_ports(n: int) -> list[int]:
 
 class Server:
     def __init__(self, repo: Path, work: Path, args: list[str]) -> None:
-        from repo_builder.server.binary import find_distribution, make_backend_dir
+        from repo_builder.serve.binary import find_distribution, make_backend_dir
 
         dist = find_distribution()
         backends = make_backend_dir(dist, work / "backends")

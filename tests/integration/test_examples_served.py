@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from repo_builder.client import validate
-from repo_builder.server import EmbeddedServer
-from repo_builder.server.commands import serve_command
+from repo_builder.cli.serve import serve_command
+from repo_builder.serve import EmbeddedServer
+from repo_builder.validate import validate
 
 try:
     from tests.integration.build_fixtures import BuiltExamples, built_examples

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from repo_builder.cli.inspect import inspect_command
 from repo_builder.errors import SpecError
-from repo_builder.inspect import inspect_command, inspect_yaml, read_signature, source_from_arg
+from repo_builder.inspect.sources import inspect_yaml, read_signature
 from repo_builder.spec import Source, Spec
 
 try:
@@ -91,11 +92,11 @@ def test_signature_is_read_without_loading(built_examples: BuiltExamples) -> Non
 
 
 def test_source_argument_kinds() -> None:
-    assert source_from_arg("m.keras").kind == "keras_file"
-    assert source_from_arg("old.h5").kind == "keras_file"
-    assert source_from_arg("models.py:build").kind == "python"
-    assert source_from_arg("pkg.models:build").kind == "python"
-    assert source_from_arg("exported/resnet").kind == "saved_model"
+    assert Source.from_arg("m.keras").kind == "keras_file"
+    assert Source.from_arg("old.h5").kind == "keras_file"
+    assert Source.from_arg("models.py:build").kind == "python"
+    assert Source.from_arg("pkg.models:build").kind == "python"
+    assert Source.from_arg("exported/resnet").kind == "saved_model"
 
 
 def test_missing_factory_function_lists_what_exists() -> None:
@@ -140,7 +141,7 @@ def test_legacy_tf_keras_model(tmp_path: Path) -> None:
         "    return tf_keras.Model(x, tf_keras.layers.Dense(3, name='legacy_out')(x))\n"
     )
     code = (
-        "from pathlib import Path; from repo_builder.inspect import inspect_yaml; from repo_builder.spec "
+        "from pathlib import Path; from repo_builder.inspect.sources import inspect_yaml; from repo_builder.spec "
         "import Source;"
         f"print(inspect_yaml(Source(python='legacy.py:build'), Path({str(tmp_path)!r})))"
     )

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from repo_builder.errors import DeploymentError
-from repo_builder.server import EmbeddedServer, free_ports, prepare_repository
-from repo_builder.server.binary import find_distribution, make_backend_dir
-from repo_builder.server.embedded import SHM_DIR
+from repo_builder.serve import EmbeddedServer, free_ports, prepare_repository
+from repo_builder.serve.binary import find_distribution, make_backend_dir
+from repo_builder.serve.embedded import SHM_DIR
 
 try:
     from tests.integration.conftest_server import (
@@ -189,7 +189,7 @@ def test_preview_of_a_plan_needs_its_onnx(tmp_path: Path) -> None:
 def test_serve_command_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     repo = py_add_repository(tmp_path / "repo")
     code = (
-        "import sys\nfrom pathlib import Path\nfrom repo_builder.server.commands import serve_command\n"
+        "import sys\nfrom pathlib import Path\nfrom repo_builder.cli.serve import serve_command\n"
         f"sys.exit(serve_command(Path({str(repo)!r})))\n"
     )
     proc = subprocess.Popen(

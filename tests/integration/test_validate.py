@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from repo_builder.client import Report, validate
-from repo_builder.client.commands import validate_command
-from repo_builder.client.load import Target, grpc_request, http_request, run_load
-from repo_builder.server import EmbeddedServer, free_ports
-from repo_builder.server.commands import serve_command
+from repo_builder.cli.serve import serve_command
+from repo_builder.cli.validate import validate_command
+from repo_builder.serve import EmbeddedServer, free_ports
+from repo_builder.validate import Report, validate
+from repo_builder.validate.load import Target, grpc_request, http_request, run_load
 
 try:
     from tests.integration.conftest_server import (

@@ -51,7 +51,7 @@ def _boom(*args: object, **kwargs: object) -> None:
 def test_internal_error_exits_3_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("repo_builder.spec.load_spec", _boom)
+    monkeypatch.setattr("repo_builder.cli.render.load_spec", _boom)
     result = run_cli(capsys, "check", GOLDEN / "all_platforms" / "spec.yaml")
     assert result.code == 3
     assert result.stdout == ""
@@ -63,7 +63,7 @@ def test_internal_error_exits_3_without_traceback(
 def test_internal_error_shows_traceback_with_verbose(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("repo_builder.spec.load_spec", _boom)
+    monkeypatch.setattr("repo_builder.cli.render.load_spec", _boom)
     result = run_cli(capsys, "-v", "check", GOLDEN / "all_platforms" / "spec.yaml")
     assert result.code == 3
     assert result.stderr.startswith("Traceback (most recent call last):")

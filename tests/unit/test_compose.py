@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from repo_builder import compose
+from repo_builder.cli import deploy as deploy_cli
+from repo_builder.deploy import compose, docker
 from repo_builder.errors import DeploymentError, RepoBuilderError, SpecError
 from repo_builder.spec import load_spec
 
@@ -211,7 +212,7 @@ def test_compose_command_exits_1_with_the_message(tmp_path: Path) -> None:
         f'triton: {{image_tag: "26.01"}}\nmodels:\n  - name: m\n    source: {MLP}\n    target: savedmodel\n',
     )
     code = (
-        "import sys\nfrom repo_builder.compose import compose_command\nfrom repo_builder.errors import "
+        "import sys\nfrom repo_builder.cli.deploy import compose_command\nfrom repo_builder.errors import "
         "RepoBuilderError\ntry:\n    compose_command(sys.argv[1])\nexcept RepoBuilderError as e:\n"
         "    print(e.message, file=sys.stderr)\n    sys.exit(1)\n"
     )
@@ -577,11 +578,11 @@ def test_another_specs_compose_file_is_not_replaced(tmp_path: Path, monkeypatch:
 def test_up_without_docker_points_to_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """This machine has no Docker engine (the docker client may exist): up says so and writes nothing."""
     _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
-    status = compose.docker_status()
+    status = docker.docker_status()
     if status.compose is not None:
         pytest.skip("a Docker engine with Compose v2 is reachable here")
     with pytest.raises(DeploymentError) as e:
-        compose.up_command("spec.yaml")
+        deploy_cli.up_command("spec.yaml")
     assert e.value.message.startswith(f"cannot start the deployment: {status.problem}.\n")
     assert "`repo-builder serve model_repository` serves the repository on this machine's CPU" in e.value.message
     assert not (tmp_path / "docker-compose.yml").exists()
@@ -589,4 +590,4 @@ def test_up_without_docker_points_to_serve(tmp_path: Path, monkeypatch: pytest.M
 
 def test_docker_status_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert compose.docker_status() == compose.DockerStatus(None, "the docker command is not installed")
+    assert docker.docker_status() == docker.DockerStatus(None, "the docker command is not installed")

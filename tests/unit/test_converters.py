@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from repo_builder.converters import CONVERTERS, TARGET_FORMAT, plan
-from repo_builder.converters.base import tolerance
 from repo_builder.converters.savedmodel2tftrt import (
     build_shapes,
     capability_message,
     converted_share,
     converter_kwargs,
 )
-from repo_builder.platforms import TARGETS
 from repo_builder.spec import ModelSpec
+from repo_builder.triton.platforms import TARGETS
+from repo_builder.verify.compare import tolerance
 
 CONVERTER_FILES = sorted(
     p.stem for p in (Path(__file__).resolve().parents[2] / "repo_builder" / "converters").glob("*2*.py")
@@ -120,8 +120,9 @@ def test_importing_the_build_modules_does_not_import_tensorflow() -> None:
     import subprocess
 
     code = (
-        "import sys; import repo_builder.build, repo_builder.inspect, repo_builder.verify, "
-        "repo_builder.worker, "
+        "import sys; import repo_builder.build.build, repo_builder.inspect.resolve, repo_builder.inspect.sources, "
+        "repo_builder.verify.compare, repo_builder.verify.runners, repo_builder.verify.ensemble, "
+        "repo_builder.build.worker, "
         "repo_builder.converters; print(sorted({'tensorflow', 'tf2onnx', 'onnx', 'onnxruntime'} & "
         "set(sys.modules)))"
     )
@@ -132,7 +133,7 @@ def test_importing_the_build_modules_does_not_import_tensorflow() -> None:
 def test_layout_adds_no_folder_triton_would_load(tmp_path: Path) -> None:
     """Triton loads every top-level folder and warns about non-numeric folders in a model folder: what
     repo-builder adds is a top-level file, files in the model folder, and files in a version folder."""
-    from repo_builder.repository import (
+    from repo_builder.repository.layout import (
         logs_path,
         manifest_path,
         references_path,

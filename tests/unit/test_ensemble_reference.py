@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repo_builder import triton_rules, verify
 from repo_builder.spec import Spec
+from repo_builder.triton import rules as triton_rules
+from repo_builder.verify import ensemble as verify
+from repo_builder.verify.compare import Feed
 
 
 def spec(*models: dict[str, object]) -> Spec:
@@ -66,11 +68,11 @@ def test_reshapes_go_to_the_model_and_back_to_the_config_dims() -> None:
     )
     seen: list[tuple[int, ...]] = []
 
-    def model(feed: verify.Feed) -> verify.Feed:  # what a model with x: [batch], y: [batch, 4] computes
+    def model(feed: Feed) -> Feed:  # what a model with x: [batch], y: [batch, 4] computes
         seen.append(feed["x"].shape)
         return {"y": np.repeat(feed["x"][:, None], 4, axis=1)}
 
-    out = verify._with_reshapes(model, config)({"x": np.arange(3, dtype=np.float32).reshape(3, 1)})
+    out = verify.with_reshapes(model, config)({"x": np.arange(3, dtype=np.float32).reshape(3, 1)})
     assert seen == [(3,)]
     assert out["y"].shape == (3, 2, 2)
     assert out["y"][2].tolist() == [[2.0, 2.0], [2.0, 2.0]]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repo_builder.client.expected import read_repository
+from repo_builder.validate.expected import read_repository
 
 CONFIG = """
 name: "m"

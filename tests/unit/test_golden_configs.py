@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from cli_runner import run_cli
 
-from repo_builder import triton_rules
-from repo_builder.platforms import TARGETS
 from repo_builder.spec import load_spec
+from repo_builder.triton import rules as triton_rules
+from repo_builder.triton.platforms import TARGETS
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "golden" / "configs"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "spec.yaml").is_file())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repo_builder.server.preview import prepare_repository
+from repo_builder.serve.preview import prepare_repository
 
 CONFIG = """
 name: "mlp"
@@ -42,7 +42,7 @@ def test_preferred_ports_when_free_else_free_ones(tmp_path: Path) -> None:
     """`serve` asks for Triton's 8000-8002: taken when all are free, else other free ports (no failure)."""
     import socket
 
-    from repo_builder.server.embedded import EmbeddedServer, free_ports
+    from repo_builder.serve.embedded import EmbeddedServer, free_ports
 
     a, b, c = free_ports(3)
     wanted = (a, b, c)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from repo_builder.errors import SpecError
-from repo_builder.inspect import Loaded, Tensor, apply_spec_names, resolve
+from repo_builder.inspect.resolve import apply_spec_names, resolve
+from repo_builder.inspect.tensors import Loaded, Tensor
 from repo_builder.spec import ModelSpec
-from repo_builder.verify import batch_sizes, compare, generate
+from repo_builder.verify.compare import batch_sizes, compare, generate
 
 IMAGE = [Tensor("image", "FP32", (None, 32, 32, 3))]
 PROBS = [Tensor("probs", "FP32", (None, 10))]

@@ -6,12 +6,12 @@ import importlib
 
 import pytest
 
-from repo_builder import triton_rules
 from repo_builder.errors import GeneratorBug
-from repo_builder.spec import ModelSpec
+from repo_builder.spec import ModelSpec, spec_tensors
+from repo_builder.triton import rules as triton_rules
 
 # `from repo_builder import render` gives the API function of that name, not the module
-render = importlib.import_module("repo_builder.render")
+render = importlib.import_module("repo_builder.render.config")
 
 TENSORS = """\
 input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
@@ -265,7 +265,7 @@ def test_rendered_config_that_does_not_parse_is_a_generator_bug(monkeypatch: pyt
             "outputs": [{"name": "y", "dtype": "FP32", "dims": [2]}],
         }
     )
-    tensors = render.spec_tensors(model)
+    tensors = spec_tensors(model)
     assert tensors is not None
     monkeypatch.setattr(render, "render_template", lambda *a, **k: 'name: "broken"\nmax_batch_size: "eight"\n')
     with pytest.raises(GeneratorBug) as caught:
@@ -284,7 +284,7 @@ def test_rendered_config_that_breaks_a_rule_is_a_generator_bug(monkeypatch: pyte
             "outputs": [{"name": "y", "dtype": "FP32", "dims": [2]}],
         }
     )
-    tensors = render.spec_tensors(model)
+    tensors = spec_tensors(model)
     assert tensors is not None
     monkeypatch.setattr(render, "render_template", lambda *a, **k: 'name: "ruled"\nplatform: "onnxruntime_onnx"\n')
     with pytest.raises(GeneratorBug) as caught:

@@ -1,0 +1,124 @@
+"""`repo-builder build`: live progress on stderr, the summary table and notes on stdout."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from repo_builder.build.build import BuildResult, build
+from repo_builder.repository.layout import logs_path
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def summary_table(result: BuildResult) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"repository {result.repository}", title_justify="left")
+    for col in ("model", "target", "artifact size", "max error", "status", "time"):
+        table.add_column(col, justify="right" if col in ("artifact size", "max error", "time") else "left")
+    for r in result.models:
+        err = r.entry.get("max_error")
+        style = {"failed": "red", "kept": "yellow", "recipe": "yellow"}.get(r.status, "green")
+        status = {"carried": "unchanged", "kept": "FAILED (previous kept)", "failed": "FAILED"}.get(r.status, r.status)
+        table.add_row(
+            r.name,
+            r.target,
+            _human(r.size),
+            "-" if err is None else f"{err:.2g}",
+            f"[{style}]{status}[/]",
+            f"{r.seconds:.1f}s" if r.seconds else "-",
+        )
+    return table
+
+
+def build_command(
+    spec_path: str | Path,
+    output: str | Path | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    console_err: Any = None,
+    only: list[str] | None = None,
+    console_out: Any = None,
+) -> int:
+    """`repo-builder build SPEC [-o DIR] [-j N] [--force] [--only NAME ...]`. Returns the exit code.
+
+    Live progress on console_err (a rich Console on stderr), the summary table and notes on console_out
+    (default: stdout). 0 when every model built, 1 when any failed. Raises RepoBuilderError for spec/output
+    problems (the CLI turns it into exit code 1).
+    """
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from repo_builder._process import stop_signals_as_interrupt
+    from repo_builder.deploy.compose import check_compose_target, resolve_image_tag, write_compose
+    from repo_builder.spec.load import load_spec
+
+    err = console_err or Console(stderr=True, highlight=False)
+    out = console_out or Console(highlight=False, soft_wrap=True)
+    spec = load_spec(spec_path)
+    resolve_image_tag(spec)  # the release guard fails before any long conversion
+    check_compose_target(spec, output, force=force)
+    state: dict[str, tuple[str, float]] = {}
+    started: dict[str, float] = {}
+    t0 = time.monotonic()
+
+    def render() -> Table:
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("model")
+        table.add_column("step")
+        table.add_column("elapsed", justify="right")
+        now = time.monotonic()
+        for name, (step, since) in state.items():
+            if name not in started:  # queued, or carried over: no time of its own yet
+                table.add_row(name, step, "")
+                continue
+            done = step in ("built", "recipe", "failed", "unchanged")
+            table.add_row(name, step, f"{(since if done else now) - started[name]:.1f}s")
+        table.caption = f"{time.monotonic() - t0:.1f}s"
+        return table
+
+    def notify(name: str, step: str) -> None:
+        now = time.monotonic()
+        if step != "queued":
+            started.setdefault(name, now)
+        state[name] = (step, now)
+
+    # a stop signal unwinds staged(): the staging folder goes, the previous repository stays
+    with (
+        stop_signals_as_interrupt(),
+        Live(render(), console=err, refresh_per_second=4, transient=True, get_renderable=render),
+    ):
+        result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify)
+    out.print(summary_table(result))
+    for r in result.models:
+        for note in r.entry.get("notes", []) if r.status in ("built", "recipe") else []:
+            out.print(f"{r.name}: {note}")
+        if r.status in ("failed", "kept"):
+            log = r.log if r.log is not None else logs_path(result.repository, r.name)
+            err.print(f"[bold red]{r.name} failed:[/] {r.error}", markup=True, highlight=False)
+            if log.is_file():
+                err.print(f"  log: {log}", markup=False)
+            if r.status == "kept":
+                err.print("  the repository keeps the previous build of this model", markup=False)
+    for path in write_compose(spec, output, force=force):
+        out.print(f"wrote {path}")
+    converted = result.converted
+    total = time.monotonic() - t0
+    failed = [r.name for r in result.models if r.status in ("failed", "kept")]
+    if converted:
+        out.print(f"converted {len(converted)} model(s) in {total:.1f}s into {result.repository}")
+    elif not failed:
+        out.print(f"nothing to convert; {result.repository} is up to date ({total:.1f}s)")
+    if failed:
+        err.print(f"[bold red]{len(failed)} model(s) failed:[/] {', '.join(failed)}", markup=True, highlight=False)
+    return 0 if result.ok else 1

@@ -1,0 +1,35 @@
+"""`repo-builder check` and `repo-builder render`: the spec and the configs it renders, without conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from repo_builder.deploy.compose import resolve_image_tag
+from repo_builder.render.config import render_config
+from repo_builder.repository.write import render_repository
+from repo_builder.spec import load_spec, spec_tensors
+
+
+def check_command(spec_path: Path, console_out: Any) -> int:
+    """Validate a spec and the configs it can render; writes nothing."""
+    loaded = load_spec(spec_path)
+    resolve_image_tag(loaded)  # the release guard: a pinned tag must serve every model
+    rendered = 0
+    for model in loaded.models:
+        tensors = spec_tensors(model)
+        if tensors is not None:
+            render_config(model, tensors)
+            rendered += 1
+    pending = len(loaded.models) - rendered
+    note = f"; {pending} take their tensors from the model at build time" if pending else ""
+    console_out.print(f"{spec_path}: ok, {len(loaded.models)} models, {rendered} configs checked{note}")
+    return 0
+
+
+def render_command(spec_path: Path, output: Path | None, force: bool, console_out: Any) -> int:
+    """Write the repository layout and config.pbtxt files of a spec whose tensors are all given."""
+    written = render_repository(load_spec(spec_path), output, force=force)
+    for w in written:
+        console_out.print(str(w.config))
+    return 0

@@ -1,0 +1,103 @@
+"""`repo-builder serve`: plain functions the typer CLI calls (cli.py stays free of logic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from repo_builder._process import stop_signals_as_interrupt
+from repo_builder.errors import DeploymentError
+from repo_builder.serve.embedded import EmbeddedServer, tail
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+#: Triton's own defaults (HTTP, gRPC, metrics), where clients and `validate --url` look first
+TRITON_PORTS = (8000, 8001, 8002)
+
+
+def serve_command(
+    repository: Path,
+    http_port: int | None = None,
+    grpc_port: int | None = None,
+    metrics_port: int | None = None,
+    validate: bool = False,
+    protocol: str | None = None,
+    report: Path | None = None,
+    junit: Path | None = None,
+    timeout: float = 10.0,
+    concurrency: Sequence[int] = (1, 4, 16),
+    perf_duration: float = 1.0,
+    log_file: Path | None = None,
+    startup_timeout: float = 180.0,
+    console: Console | None = None,
+) -> int:
+    """`repo-builder serve REPO [--http-port] [--grpc-port] [--metrics-port] [--validate] [--protocol]`.
+
+    Without --validate: serve until Ctrl-C or SIGTERM, then stop cleanly and return 0.
+    With --validate: start, validate over `protocol` (default: HTTP and gRPC), stop; 0 all pass, 1 failures.
+    Ports None or 0 are picked free. Raises DeploymentError when the server cannot start or dies.
+    """
+    from rich.console import Console
+
+    from repo_builder.cli.validate import run_validation
+
+    out = console if console is not None else Console(stderr=True)
+    if protocol not in (None, "http", "grpc"):
+        raise DeploymentError(f"--protocol must be http or grpc, not {protocol!r}")
+    server = EmbeddedServer(
+        Path(repository),
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        log_file=log_file,
+        startup_timeout=startup_timeout,
+        prefer_ports=None if validate else TRITON_PORTS,
+        on_progress=lambda message: out.print(f"[dim]{message}[/]", highlight=False),
+    )
+    with stop_signals_as_interrupt():
+        try:
+            server.start()
+            previews = server.previews
+            if previews:
+                out.print(
+                    f"[yellow]CPU preview[/]: {len(previews)} model(s) served through the python backend "
+                    "(not written into your repository):"
+                )
+                for p in previews:
+                    out.print(f"  - {p.describe()}", highlight=False)
+            if validate:
+                targets = [
+                    (p, server.http_url if p == "http" else server.grpc_url)
+                    for p in ([protocol] if protocol else ["http", "grpc"])
+                ]
+                return run_validation(
+                    Path(repository),
+                    targets,
+                    timeout=timeout,
+                    concurrency=concurrency,
+                    perf_duration=perf_duration,
+                    served_configs={p.name: p.config() for p in previews},
+                    report=report,
+                    junit=junit,
+                    console=out,
+                )
+            out.print(
+                f"Serving {repository}: HTTP http://{server.http_url}  gRPC {server.grpc_url}  "
+                f"metrics {server.metrics_url}\nserver log: {server.log_path}\nPress Ctrl-C to stop.",
+                highlight=False,
+            )
+            while True:
+                code = server.wait(0.5)
+                if code is not None:
+                    raise DeploymentError(
+                        f"tritonserver exited unexpectedly with code {code}. "
+                        f"Last lines of {server.log_path}:\n" + tail(server.log_path)
+                    )
+        except KeyboardInterrupt:
+            out.print("stopping tritonserver ...")
+            return 0
+        finally:
+            server.stop()

@@ -1,0 +1,28 @@
+"""A model's tensors as it declares them, and a loaded source model (no TensorFlow here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One input or output as the model declares it: full shape, None for unknown."""
+
+    name: str
+    dtype: str  # Triton short name, FP32
+    shape: tuple[int | None, ...]
+
+
+@dataclass
+class Loaded:
+    """A source model loaded with TensorFlow: its tensors and a way to run it (dict in, dict out)."""
+
+    kind: str  # keras, module, saved_model
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    call: Callable[[dict[str, Any]], dict[str, Any]]
+    keep: Any = None  # the object to track when exporting (variables live there)
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,325 @@
+"""Run the tritonserver from the nvidia-pytriton wheel as a child process, on 127.0.0.1.
+
+    with EmbeddedServer(Path("model_repository")) as server:
+        print(server.http_url, server.grpc_url)
+
+Start-up builds a backend folder and the served repository (see preview.py) in a temporary
+directory, starts tritonserver in its own process group with the python backend's shared-memory
+regions under a prefix unique to this server, and waits for /v2/health/ready with a deadline.
+Stopping sends SIGTERM, then SIGKILL to the whole process group after a grace period, and removes
+the /dev/shm regions with this server's prefix and the temporary directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from repo_builder.errors import DeploymentError
+from repo_builder.serve.binary import find_distribution, make_backend_dir
+from repo_builder.serve.preview import PreviewedModel, ServedRepository, prepare_repository
+
+LOG = logging.getLogger(__name__)
+
+SHM_DIR = Path("/dev/shm")
+#: the python backend's own default prefix; ours extends it so the usual glob still finds them
+SHM_PREFIX = "triton_python_backend_shm_region_"
+LOG_TAIL_LINES = 40
+
+ModelControlMode = Literal["none", "explicit", "poll"]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports nobody listens on right now (held open together so they differ)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def ports_free(ports: Sequence[int], host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on any of `ports` on `host` right now."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no server log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the server dies if repo-builder is killed
+
+
+class EmbeddedServer:
+    """The real tritonserver serving `repository` (a CPU preview of models it has no backend for)."""
+
+    def __init__(
+        self,
+        repository: Path,
+        *,
+        http_port: int | None = None,
+        grpc_port: int | None = None,
+        metrics_port: int | None = None,
+        model_control_mode: ModelControlMode = "none",
+        load_models: Sequence[str] = (),
+        preview: bool = True,
+        startup_timeout: float = 120.0,
+        stop_timeout: float = 15.0,
+        log_file: Path | None = None,
+        log_verbose: int = 0,
+        extra_args: Sequence[str] = (),
+        on_progress: Callable[[str], None] | None = None,
+        prefer_ports: tuple[int, int, int] | None = None,
+    ) -> None:
+        """Ports None or 0 are picked: `prefer_ports` (HTTP, gRPC, metrics) when given and all free, else
+        free ones."""
+        self.repository = Path(repository)
+        self._ports_requested = (http_port or None, grpc_port or None, metrics_port or None)
+        self._prefer_ports = prefer_ports if not any(self._ports_requested) else None
+        self.model_control_mode = model_control_mode
+        self.load_models = list(load_models)
+        self.preview_enabled = preview
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._log_file = Path(log_file) if log_file else None
+        self.log_verbose = log_verbose
+        self.extra_args = list(extra_args)
+        self._progress = on_progress or (lambda message: LOG.info("%s", message))
+        self.shm_prefix = f"{SHM_PREFIX}rb{os.getpid()}_{uuid.uuid4().hex[:8]}_"
+        self.http_port = self.grpc_port = self.metrics_port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.served: ServedRepository | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._log_handle: object | None = None
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def previews(self) -> list[PreviewedModel]:
+        return list(self.served.previews) if self.served else []
+
+    @property
+    def log_path(self) -> Path:
+        if self._log_file is not None:
+            return self._log_file
+        if self._workdir is None:
+            raise DeploymentError("the embedded server has not been started")
+        return Path(self._workdir.name) / "tritonserver.log"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self.process is not None:
+            raise DeploymentError("the embedded server is already running")
+        dist = find_distribution()
+        self._workdir = tempfile.TemporaryDirectory(prefix="repo-builder-serve-")
+        work = Path(self._workdir.name)
+        try:
+            backends = make_backend_dir(dist, work / "backends")
+            (work / "cache").mkdir()
+            self.served = prepare_repository(self.repository, work / "repository", preview=self.preview_enabled)
+            if self.served.previews:
+                names = ", ".join(p.name for p in self.served.previews)
+                self._progress(f"CPU preview through the python backend for: {names}")
+            attempts = 1 if all(self._ports_requested) else 3  # picked ports can be taken meanwhile
+            for attempt in range(attempts):
+                self._launch(dist.binary, dist.libs, backends, work)
+                try:
+                    self._wait_ready()
+                    return
+                except DeploymentError as e:
+                    in_use = "address already in use" in tail(self.log_path, 200).lower()
+                    self._terminate()
+                    if not in_use or attempt == attempts - 1:
+                        raise e
+                    self._progress("a picked port was taken meanwhile; retrying with other ports")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _pick_ports(self) -> None:
+        prefer, self._prefer_ports = self._prefer_ports, None  # first attempt only
+        if prefer is not None and ports_free(prefer):
+            self.http_port, self.grpc_port, self.metrics_port = prefer
+            return
+        picked = iter(free_ports(3))
+        self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in self._ports_requested)
+
+    def command(self, binary: Path, backends: Path, work: Path) -> list[str]:
+        cmd = [
+            str(binary),
+            f"--model-repository={self.served.path if self.served else ''}",
+            f"--backend-directory={backends}",
+            f"--cache-directory={work / 'cache'}",
+            "--http-address=127.0.0.1",
+            f"--http-port={self.http_port}",
+            "--grpc-address=127.0.0.1",
+            f"--grpc-port={self.grpc_port}",
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={self.metrics_port}",
+            "--allow-gpu-metrics=false",
+            "--disable-auto-complete-config",
+            f"--model-control-mode={self.model_control_mode}",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+            f"--exit-timeout-secs={max(1, int(self.stop_timeout) - 2)}",
+            f"--log-verbose={self.log_verbose}",
+        ]
+        if self.model_control_mode == "explicit":
+            cmd += [f"--load-model={m}" for m in (self.load_models or ["*"])]
+        return cmd + self.extra_args
+
+    def environment(self, libs: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libs), env.get("LD_LIBRARY_PATH")]))
+        # the python backend stub finds its packages through the first python on PATH (PYTHONPATH is ignored)
+        env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "bin"), env.get("PATH")]))
+        return env
+
+    def _launch(self, binary: Path, libs: Path, backends: Path, work: Path) -> None:
+        self._pick_ports()
+        cmd = self.command(binary, backends, work)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.log_path, "ab")  # noqa: SIM115 - closed in _terminate
+        handle.write(("$ " + " ".join(cmd) + "\n").encode())
+        handle.flush()
+        self._log_handle = handle
+        self._progress(f"starting tritonserver (HTTP {self.http_url}, gRPC {self.grpc_url}), log: {self.log_path}")
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        self.process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=self.environment(libs),
+            cwd=work,
+            start_new_session=True,  # own process group: Ctrl-C reaches us, we stop it cleanly
+            preexec_fn=_die_with_parent if in_main_thread else None,
+        )
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        url = f"http://{self.http_url}/v2/health/ready"
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise DeploymentError(
+                    f"tritonserver exited with code {code} while starting. Last lines of {self.log_path}:\n"
+                    f"{tail(self.log_path)}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        self._progress(f"tritonserver ready (HTTP {self.http_url}, gRPC {self.grpc_url})")
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise DeploymentError(
+                    f"tritonserver was not ready within {self.startup_timeout:.0f} s. "
+                    f"Last lines of {self.log_path}:\n{tail(self.log_path)}"
+                )
+            time.sleep(0.25)
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the server exits (or `timeout`); its exit code, None if still running."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _terminate(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            pgid = process.pid  # start_new_session: the group id is the server's pid
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    LOG.warning("tritonserver did not stop within %.0f s; killing it", self.stop_timeout)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(pgid, signal.SIGKILL)
+                    process.wait(5)
+            # python backend stubs left behind by a crash or a kill belong to the same group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        if self._log_handle is not None:
+            self._log_handle.close()  # type: ignore[attr-defined]
+            self._log_handle = None
+        self._remove_shm()
+
+    def _remove_shm(self) -> None:
+        for region in SHM_DIR.glob(f"{self.shm_prefix}*"):
+            with contextlib.suppress(OSError):
+                region.unlink()
+                LOG.debug("removed leftover shared memory %s", region)
+
+    def stop(self) -> None:
+        """Stop the server (idempotent): no process, no shared-memory region, no temp dir left."""
+        self._terminate()
+        if self._workdir is not None:
+            if self._log_file is None:
+                self._progress("tritonserver stopped")
+            with contextlib.suppress(OSError):
+                self._workdir.cleanup()
+            self._workdir = None

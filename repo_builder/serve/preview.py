@@ -1,0 +1,151 @@
+"""The repository the embedded server serves: a temporary copy of the user's, with a CPU preview.
+
+The user's repository is never modified. Model folders are linked into a temporary directory;
+hidden entries are left out because Triton does NOT ignore hidden folders (it tries to load one as a
+model and, by default, exits), top-level files (repo_builder_manifest.json) are not linked, and models whose
+backend the embedded server lacks (TensorFlow, ONNX Runtime, TensorRT) are rewritten as
+python-backend models with the same name, tensors, batching and instance counts, executed on the
+same artifact by `preview_model.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repo_builder.errors import DeploymentError
+from repo_builder.repository.layout import tensorrt_dir
+from repo_builder.triton.preview import parse_config, preview_config
+
+if TYPE_CHECKING:
+    from tritonclient.grpc.model_config_pb2 import ModelConfig
+
+
+PREVIEW_SOURCE = Path(__file__).with_name("preview_model.py")
+#: platform or backend -> (how the preview runs it, default artifact name in the version folder)
+_PREVIEWED: dict[str, tuple[str, str]] = {
+    "tensorflow_savedmodel": ("tensorflow", "model.savedmodel"),
+    "tensorflow": ("tensorflow", "model.savedmodel"),
+    "onnxruntime_onnx": ("onnxruntime", "model.onnx"),
+    "onnxruntime": ("onnxruntime", "model.onnx"),
+    "tensorrt_plan": ("onnxruntime", "model.plan"),
+    "tensorrt": ("onnxruntime", "model.plan"),
+}
+
+
+@dataclass(frozen=True)
+class PreviewedModel:
+    """A model the embedded server serves through the python backend instead of its own backend."""
+
+    name: str
+    original: str  # platform (or backend) in the repository's config.pbtxt
+    runtime: str  # "tensorflow" or "onnxruntime"
+    artifacts: dict[int, Path]  # version -> the file or folder actually executed
+    changes: tuple[str, ...]  # every config change, human readable
+    config_text: str  # the config.pbtxt the server loads
+
+    def config(self) -> ModelConfig:
+        return parse_config(self.config_text, f"preview of {self.name}")
+
+    def describe(self) -> str:
+        arts = ", ".join(f"v{v}: {p}" for v, p in sorted(self.artifacts.items()))
+        return f"{self.name}: {self.original} served as a python-backend preview running {self.runtime} on {arts}" + (
+            f" ({'; '.join(self.changes)})" if self.changes else ""
+        )
+
+
+@dataclass
+class ServedRepository:
+    path: Path
+    previews: list[PreviewedModel] = field(default_factory=list)
+    passed_through: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+
+
+def _versions(model_dir: Path) -> list[int]:
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedModel:
+    from google.protobuf import text_format
+
+    name = model_dir.name
+    original = config.platform or config.backend
+    runtime, default_file = _PREVIEWED[original]
+    is_plan = default_file == "model.plan"
+    changes: list[str] = [f"{'platform' if config.platform else 'backend'} {original} -> backend python"]
+    artifacts: dict[int, Path] = {}
+    problems: list[str] = []
+    for version in _versions(model_dir):
+        if is_plan:
+            artifact = tensorrt_dir(repo, name, version) / "model.onnx"
+        else:
+            artifact = model_dir / str(version) / (config.default_model_filename or default_file)
+        if not artifact.exists():
+            what = "the ONNX the plan is built from" if is_plan else "the model artifact"
+            problems.append(f"{name} version {version}: {what} is missing: {artifact}")
+            continue
+        artifacts[version] = artifact.resolve()
+    if problems:
+        raise DeploymentError(
+            "cannot preview these models on the embedded server:\n  "
+            + "\n  ".join(problems)
+            + "\nRebuild the repository (repo-builder build) so every artifact exists."
+        )
+    if not artifacts:
+        raise DeploymentError(f"{name}: no numeric version folder in {model_dir}; nothing to serve")
+
+    config, config_changes = preview_config(config)
+    changes += config_changes
+    signature = config.parameters["TF_SIGNATURE_DEF"].string_value if "TF_SIGNATURE_DEF" in config.parameters else ""
+
+    out = dest / name
+    out.mkdir()
+    for item in model_dir.iterdir():  # label files, warmup/ data and the like, which the config names
+        if item.name != "config.pbtxt" and not (item.is_dir() and item.name.isdigit()):
+            os.symlink(item.resolve(), out / item.name, target_is_directory=item.is_dir())
+    for version, artifact in artifacts.items():
+        vdir = out / str(version)
+        vdir.mkdir()
+        link_name = "model.savedmodel" if runtime == "tensorflow" else "model.onnx"
+        os.symlink(artifact, vdir / link_name)
+        shutil.copyfile(PREVIEW_SOURCE, vdir / "model.py")
+        preview = {"runtime": runtime, "artifact": link_name, "source": str(artifact), "signature": signature}
+        (vdir / "preview.json").write_text(json.dumps(preview, indent=2) + "\n")
+    text = text_format.MessageToString(config)
+    (out / "config.pbtxt").write_text(text)
+    return PreviewedModel(name, original, runtime, artifacts, tuple(changes), text)
+
+
+def prepare_repository(repo: Path, dest: Path, preview: bool = True) -> ServedRepository:
+    """Fill the empty folder `dest` with what the embedded server should serve for `repo`."""
+    repo = repo.resolve()
+    if not repo.is_dir():
+        raise DeploymentError(f"model repository {repo} does not exist or is not a folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    served = ServedRepository(dest)
+    problems: list[str] = []
+    for entry in sorted(repo.iterdir()):
+        if entry.name.startswith("."):
+            served.left_out.append(entry.name)
+            continue
+        if not entry.is_dir():
+            continue
+        config_file = entry / "config.pbtxt"
+        config = parse_config(config_file.read_text(), str(config_file)) if config_file.exists() else None
+        kind = (config.platform or config.backend) if config is not None else ""
+        if preview and kind in _PREVIEWED:
+            try:
+                served.previews.append(_rewrite(repo, entry, config, dest))
+            except DeploymentError as e:
+                problems.append(e.message)
+            continue
+        os.symlink(entry, dest / entry.name, target_is_directory=True)
+        served.passed_through.append(entry.name)
+    if problems:
+        raise DeploymentError("\n".join(problems))
+    return served

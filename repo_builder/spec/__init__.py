@@ -1,0 +1,26 @@
+"""1. The spec: the YAML file as pydantic models (models.py), and the one loader that locates every problem
+(load.py)."""
+
+from repo_builder.spec.load import load_spec
+from repo_builder.spec.models import (
+    InputSpec,
+    ModelSpec,
+    OutputSpec,
+    Source,
+    Spec,
+    Tensors,
+    spec_tensors,
+    tensors_of,
+)
+
+__all__ = [
+    "InputSpec",
+    "ModelSpec",
+    "OutputSpec",
+    "Source",
+    "Spec",
+    "Tensors",
+    "load_spec",
+    "spec_tensors",
+    "tensors_of",
+]

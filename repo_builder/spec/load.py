@@ -1,0 +1,345 @@
+"""YAML with positions, and pydantic errors turned into one readable, located SpecError."""
+
+from __future__ import annotations
+
+import difflib
+import gc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from repo_builder.errors import SpecError
+from repo_builder.spec.models import Issues, Loc, Spec, duplicate_name_message
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+class _Positions:
+    """Line and column of every value (and every mapping key) in a YAML document."""
+
+    def __init__(self) -> None:
+        self.values: dict[Loc, Mark] = {}
+        self.keys: dict[Loc, Mark] = {}
+
+    def walk(self, node: yaml.Node, loc: Loc = ()) -> None:
+        self.values[loc] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = _scalar_key(key_node)
+                self.keys[(*loc, key)] = _mark(key_node)
+                self.walk(value_node, (*loc, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.walk(item, (*loc, i))
+
+    def find(self, loc: Loc, *, key: bool = False) -> Mark | None:
+        if key and loc in self.keys:
+            return self.keys[loc]
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.values:
+                return self.values[loc[:end]]
+        return None
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _scalar_key(node: yaml.Node) -> str | int:
+    value = node.value if isinstance(node, yaml.ScalarNode) else str(node.value)
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
+        try:
+            return int(value)
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+_LoaderBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
+
+
+class _UniqueKeyLoader(_LoaderBase):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                first = seen[key].start_mark
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice in one mapping (first on line {first.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node]:
+    shown = str(path)
+    if not path.exists():
+        raise SpecError(f"{shown}: no such file; expected a YAML spec (see `repo-builder schema`)")
+    if path.is_dir():
+        raise SpecError(f"{shown}: is a folder; expected a YAML spec file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{shown}: cannot be read: {e}") from e
+    try:
+        # one parse gives both the node tree (positions) and the data
+        loader = _UniqueKeyLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
+        what = e.problem or str(e)
+        if e.context:
+            what = f"{what} ({e.context})"
+        raise SpecError(f"{where}: invalid YAML: {what}") from e
+    except yaml.YAMLError as e:
+        raise SpecError(f"{shown}: invalid YAML: {e}") from e
+    if data is None:
+        raise SpecError(f"{shown}: the file is empty; expected a mapping with at least `models:`")
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{shown}:1:1: the document is a {type(data).__name__}, expected a mapping with "
+            "keys such as repository, triton and models"
+        )
+    return data, node
+
+
+def format_path(loc: Loc, data: Any) -> str:
+    """('models', 1, 'dynamic_batching', 'preferred_batch_size', 0) -> models[1] (resnet) -> ... [0]."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and parts and isinstance(node, list):
+            parts[-1] += f"[{item}]"
+            node = node[item] if 0 <= item < len(node) else None
+            if len(parts) == 1 and parts[0].startswith("models[") and isinstance(node, dict) and "name" in node:
+                parts[-1] += f" ({node['name']})"
+            continue
+        parts.append(str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return " -> ".join(parts) if parts else "(top level)"
+
+
+def _fields_of(model: type[BaseModel] | None) -> list[str]:
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that holds the last key of loc (for listing the allowed keys)."""
+    current: Any = Spec
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        field = fields.get(item) if isinstance(fields, dict) else None
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    for meta in getattr(annotation, "__metadata__", ()) or ():
+        del meta
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and origin is not annotation:
+        return _inner_model(origin)
+    return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    loc: Loc = tuple(error["loc"])
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _fields_of(_model_at(loc))
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if not allowed:
+            return f"unknown field {key!r}"
+        if close:
+            return f"unknown field {key!r}; did you mean {close[0]!r}? Expected one of: {', '.join(allowed)}"
+        return f"unknown field {key!r}; expected one of: {', '.join(allowed)}"
+    if kind == "missing":
+        holder = _model_at(loc)
+        field = holder.model_fields.get(str(loc[-1])) if holder is not None else None
+        what = f" ({field.description.rstrip('.')})" if field is not None and field.description else ""
+        return f"required field {loc[-1]!r} is missing; add it{what}"
+    if kind == "too_short":
+        least = error.get("ctx", {}).get("min_length", 1)
+        return f"got {value!r}; expected at least {least} item{'s' if least != 1 else ''}"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        choices = expected.replace(" or ", ", ").replace("'", "")
+        return f"got {value!r}; expected one of: {choices}"
+    if kind in ("value_error", "assertion_error"):
+        cause = error.get("ctx", {}).get("error")
+        return str(cause) if cause is not None else error["msg"]
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        if loc and loc[-1] == "source" and isinstance(value, str):
+            from repo_builder.spec.models import Source
+
+            try:
+                guess = Source.from_arg(value).kind
+            except ValueError:
+                guess = "python"
+            return (
+                f"got {type(value).__name__} {value!r}; expected a mapping with one of python, saved_model, "
+                f"keras_file, e.g. source: {{{guess}: {value}}}"
+            )
+        return f"got {type(value).__name__} {value!r}; expected a mapping (key: value)"
+    if kind == "list_type":
+        return f"got {type(value).__name__} {value!r}; expected a list"
+    if kind.startswith("int_") or kind.startswith("float_") or kind.startswith("bool_") or kind.startswith("string_"):
+        msg = error["msg"]
+        return f"got {value!r}; {msg[0].lower() + msg[1:]}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long"):
+        msg = error["msg"]
+        return f"got {value!r}; {msg[0].lower() + msg[1:]}"
+    msg = error["msg"]
+    return f"{msg[0].lower() + msg[1:]} (got {value!r})"
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    message: str
+    key: bool = False
+
+
+def _problems(e: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in e.errors(include_url=False):
+        loc: Loc = tuple(error["loc"])
+        cause = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+        if isinstance(cause, Issues):
+            problems.extend(Problem(loc + sub, msg) for sub, msg in cause.issues)
+        else:
+            problems.append(Problem(loc, _describe(dict(error)), key=error["type"] == "extra_forbidden"))
+    return problems
+
+
+def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> str:
+    positions = _Positions()  # only on the error path: walking every node costs ~0.3 s per 1,000 models
+    positions.walk(node)
+    located = [(positions.find(p.loc, key=p.key), p) for p in problems]
+    # in the order of the file, so that a reader can work through them top to bottom
+    located.sort(key=lambda item: (item[0].line, item[0].column) if item[0] else (0, 0))
+    lines = []
+    for mark, p in located:
+        where = f"{path}:{mark.line}:{mark.column}" if mark else str(path)
+        lines.append(f"{where}: {format_path(p.loc, data)}\n  {p.message}")
+    head = f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the spec"
+    return head + "\n" + "\n".join(lines)
+
+
+def _raw_checks(data: dict[str, Any], base: Path) -> list[Problem]:
+    """Files the spec names must exist (relative to the spec file); model names are unique.
+
+    Works on the raw document, so that these are reported together with the spec's other problems;
+    values of the wrong type are left to the schema's own messages.
+    """
+
+    def mapping(value: Any) -> dict[Any, Any]:
+        return value if isinstance(value, dict) else {}
+
+    def sequence(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else []
+
+    files: list[tuple[Loc, str, str]] = []
+    for i, m in enumerate(sequence(data.get("models"))):
+        m = mapping(m)
+        source = mapping(m.get("source"))
+        for kind, what in (("saved_model", "a SavedModel folder"), ("keras_file", "a Keras file")):
+            if isinstance(source.get(kind), str):
+                files.append((("models", i, "source", kind), source[kind], what))
+        python = source.get("python")
+        if isinstance(python, str) and ":" in python:
+            module = python.rsplit(":", 1)[0]
+            if module.endswith(".py"):
+                files.append((("models", i, "source", "python"), module, "a Python file"))
+        for o, out in enumerate(sequence(m.get("outputs"))):
+            labels = mapping(out).get("labels")
+            if isinstance(labels, str) and labels:
+                files.append((("models", i, "outputs", o, "labels"), labels, "a label file"))
+        calibration = mapping(m.get("calibration")).get("data")
+        if isinstance(calibration, str):
+            files.append((("models", i, "calibration", "data"), calibration, "an .npz file"))
+        for w, warm in enumerate(sequence(m.get("warmup"))):
+            for name, wi in mapping(mapping(warm).get("inputs")).items():
+                file = mapping(wi).get("file")
+                if isinstance(file, str) and file:
+                    files.append((("models", i, "warmup", w, "inputs", name, "file"), file, "a data file"))
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for i, m in enumerate(sequence(data.get("models"))):
+        name = mapping(m).get("name")
+        if not isinstance(name, str):
+            continue
+        if name in first:  # also Spec's own rule, which pydantic skips while any model has a field error
+            problems.append(Problem(("models", i, "name"), duplicate_name_message(name, first[name])))
+        else:
+            first[name] = i
+    for loc, rel, what in files:
+        target = base / rel
+        if not target.exists():
+            problems.append(Problem(loc, f"{rel} does not exist (looked in {target}); expected {what}"))
+    return problems
+
+
+def load(path: Path) -> Spec:
+    # Parsing and validating allocate many small objects and no cycles worth collecting: the cyclic GC's
+    # full passes would make a 1,000-model spec cost more per model than a 100-model one.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(path)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load(path: Path) -> Spec:
+    data, node = _read_yaml(path)
+    problems = _raw_checks(data, path.resolve().parent)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        found = _problems(e)
+        seen = {p.loc for p in found}
+        found += [p for p in problems if p.loc not in seen]
+        raise SpecError(_render(path, found, data, node)) from None
+    if problems:
+        raise SpecError(_render(path, problems, data, node))
+    spec._path = path.resolve()
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read, parse and validate a spec file. Raises SpecError listing every problem with file:line:col."""
+    return load(Path(path))

@@ -1,0 +1,134 @@
+"""What a repository says the server must serve: configs, versions, manifest entries, references."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repo_builder.errors import DeploymentError
+from repo_builder.repository.layout import manifest_path as repository_manifest
+
+if TYPE_CHECKING:
+    import numpy as np
+    from tritonclient.grpc.model_config_pb2 import ModelConfig
+
+DEFAULT_TOLERANCE = {"atol": 1e-5, "rtol": 1e-4}
+
+
+@dataclass
+class ExpectedModel:
+    name: str
+    config: ModelConfig | None  # None: named by the manifest but no config.pbtxt in the repository
+    config_path: Path | None
+    versions: list[int]
+    manifest: dict[str, Any] = field(default_factory=dict)
+    config_error: str | None = None
+
+    @property
+    def max_batch_size(self) -> int:
+        return (
+            int(self.config.max_batch_size) if self.config is not None else int(self.manifest.get("max_batch_size", 0))
+        )
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.config is not None and self.config.platform == "ensemble"
+
+    @property
+    def dynamic_batching(self) -> bool:
+        return self.config is not None and self.config.HasField("dynamic_batching") and self.max_batch_size > 1
+
+    @property
+    def tolerance(self) -> dict[str, float]:
+        tol = dict(DEFAULT_TOLERANCE)
+        tol.update({k: float(v) for k, v in (self.manifest.get("tolerance") or {}).items() if v is not None})
+        return tol
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        validation = self.manifest.get("validation") or {}
+        return {k: float(v) for k, v in validation.items() if k in ("p99_latency_ms", "min_throughput") and v}
+
+
+@dataclass
+class ExpectedRepository:
+    path: Path
+    models: dict[str, ExpectedModel]
+    manifest: dict[str, Any] | None
+    manifest_error: str | None = None
+
+    def reference(self, model: ExpectedModel) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+        """(inputs, outputs) of the model's reference file, None when it has none."""
+        import numpy as np
+
+        rel = model.manifest.get("reference")
+        if not rel:
+            return None
+        path = self.path / rel  # manifest paths are relative to the repository root
+        if not path.exists():
+            raise DeploymentError(f"{model.name}: reference file {path} named by the manifest does not exist")
+        with np.load(path, allow_pickle=False) as data:
+            inputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("input/")}
+            outputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("output/")}
+        return inputs, outputs
+
+
+def _served_versions(available: list[int], config: ModelConfig | None) -> list[int]:
+    """The versions Triton serves of those available, by the config's version_policy (default: latest 1)."""
+    available = sorted(available)
+    if config is None or not available:
+        return available
+    policy = config.version_policy
+    which = policy.WhichOneof("policy_choice")
+    if which == "all":
+        return available
+    if which == "specific":
+        return sorted(v for v in policy.specific.versions if v in available)
+    latest = policy.latest.num_versions if which == "latest" else 1
+    return available[-max(1, latest) :]
+
+
+def read_repository(repo: Path) -> ExpectedRepository:
+    """Read configs and the manifest; problems in single files are kept on the model, not raised."""
+    from google.protobuf import text_format
+    from tritonclient.grpc.model_config_pb2 import ModelConfig
+
+    repo = Path(repo)
+    if not repo.is_dir():
+        raise DeploymentError(f"model repository {repo} does not exist or is not a folder")
+    manifest: dict[str, Any] | None = None
+    manifest_error = None
+    manifest_path = repository_manifest(repo)
+    if manifest_path.exists():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            manifest_error = f"{manifest_path}: unreadable manifest: {e}"
+    entries: dict[str, dict[str, Any]] = dict((manifest or {}).get("models") or {})
+
+    models: dict[str, ExpectedModel] = {}
+    for model_dir in sorted(p for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        config_path = model_dir / "config.pbtxt"
+        if not config_path.exists():
+            continue
+        config: ModelConfig | None = None
+        error = None
+        try:
+            config = text_format.Parse(config_path.read_text(), ModelConfig())
+        except text_format.ParseError as e:
+            error = f"{config_path}: {e}"
+        entry = entries.get(model_dir.name, {})
+        built = (
+            [int(v) for v in entry["versions"]]
+            if entry.get("versions")
+            else [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+        )
+        versions = _served_versions(built, config)
+        models[model_dir.name] = ExpectedModel(model_dir.name, config, config_path, versions, entry, error)
+    for name, entry in entries.items():
+        if name not in models:
+            versions = [int(v) for v in entry.get("versions") or []]
+            models[name] = ExpectedModel(name, None, None, versions, entry)
+    return ExpectedRepository(repo, models, manifest, manifest_error)

@@ -1,0 +1,91 @@
+"""How each kind of artifact runs for verification: the source, a SavedModel, an ONNX model, a python-backend model."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repo_builder.spec.models import ModelSpec
+
+if TYPE_CHECKING:
+    pass
+
+
+from repo_builder.verify.compare import Feed, Runner, numpy_of
+
+
+def savedmodel_runner(path: Path, signature: str) -> Runner:
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(path)).signatures[signature]
+
+    def run(feed: Feed) -> Feed:
+        result = fn(**{k: tf.constant(v) for k, v in feed.items()})
+        return {k: v.numpy() for k, v in result.items()}
+
+    return run
+
+
+def onnx_runner(path: Path) -> Runner:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+
+    def run(feed: Feed) -> Feed:
+        return dict(zip(names, session.run(names, dict(feed)), strict=True))
+
+    return run
+
+
+def python_runner(version_dir: Path) -> Runner:
+    """The generated model.py itself (its TritonPythonModel, minus Triton's request plumbing).
+
+    Each feed is also split into two requests to exercise the stacking of requests in one batch.
+    """
+    import numpy as np
+
+    unique = f"_repo_builder_python_model_{abs(hash(str(version_dir)))}"
+    spec = importlib.util.spec_from_file_location(unique, version_dir / "model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module
+    spec.loader.exec_module(module)
+    instance = module.TritonPythonModel()
+    instance.load(version_dir)
+
+    def run(feed: Feed) -> Feed:
+        first = next(iter(feed.values()))
+        if module.MAX_BATCH_SIZE > 0 and first.shape[0] >= 2:
+            half = first.shape[0] // 2
+            parts = instance.infer_batch(
+                [{k: v[:half] for k, v in feed.items()}, {k: v[half:] for k, v in feed.items()}]
+            )
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return dict(instance.infer_batch([feed])[0])
+
+    return run
+
+
+def source_runner(call: Callable[[dict[str, Any]], dict[str, Any]]) -> Runner:
+    def run(feed: Feed) -> Feed:
+        import tensorflow as tf
+
+        return {k: numpy_of(v) for k, v in call({k: tf.constant(v) for k, v in feed.items()}).items()}
+
+    return run
+
+
+def artifact_runner(model: ModelSpec, version_dir: Path) -> tuple[Runner, str]:
+    """A runner of the model's built artifact in a version folder, and what it runs: the SavedModel, the
+    ONNX, the generated model.py, or for a plan the ONNX it is built from (a plan needs a CUDA runtime)."""
+    if model.target in ("savedmodel", "tftrt"):
+        return savedmodel_runner(version_dir / "model.savedmodel", model.signature), model.target
+    if model.target == "python":
+        return python_runner(version_dir), "python-backend model.py"
+    if model.target == "tensorrt":
+        return onnx_runner(version_dir / "model.onnx"), "ONNX the plan is built from"
+    return onnx_runner(version_dir / "model.onnx"), "onnx"
