@@ -1,7 +1,7 @@
 """Triton's own rules for a model configuration, checked on the parsed ModelConfig protobuf.
 
 Sources: Triton server docs/user_guide/model_configuration.md, common/protobuf/model_config.proto and
-core src/model_config_utils.cc (see ../shared/TRITON_NOTES.md, "Triton's rules").
+core src/model_config_utils.cc (summarized in docs/TRITON_FACTS.md, "Triton's rules for a model configuration").
 """
 
 from __future__ import annotations
