@@ -17,13 +17,8 @@ from rich.console import Console
 from repo_builder.cli.serve import serve_command
 from repo_builder.serve import EmbeddedServer
 from repo_builder.validate import validate
-
-try:
-    from tests.integration.build_fixtures import BuiltExamples, built_examples
-    from tests.integration.conftest_server import copy_for_validation
-except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
-    from build_fixtures import BuiltExamples, built_examples  # type: ignore[import-not-found,no-redef]  # noqa: F401
-    from conftest_server import copy_for_validation  # type: ignore[import-not-found,no-redef]
+from tests.integration.examples import BuiltExamples
+from tests.integration.sample_repository import copy_for_validation
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.server]
 

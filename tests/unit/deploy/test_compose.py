@@ -23,7 +23,7 @@ from repo_builder.deploy import compose, docker
 from repo_builder.errors import DeploymentError, RepoBuilderError, SpecError
 from repo_builder.spec import load_spec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "golden" / "compose"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "spec.yaml").is_file())
 GENERATED = (compose.COMPOSE_FILE, compose.DOCKERFILE, compose.PROMETHEUS_CONFIG)

@@ -16,23 +16,7 @@ from repo_builder.errors import DeploymentError
 from repo_builder.serve import EmbeddedServer, free_ports, prepare_repository
 from repo_builder.serve.binary import find_distribution, make_backend_dir
 from repo_builder.serve.embedded import SHM_DIR
-
-try:
-    from tests.integration.conftest_server import (
-        CONFIGS,
-        PY_ADD_MODEL,
-        embedded_server,
-        model_repository,
-        served_configs,
-    )
-except ImportError:  # run without tests/ being a package
-    from conftest_server import (  # type: ignore[import-not-found,no-redef]  # noqa: F401
-        CONFIGS,
-        PY_ADD_MODEL,
-        embedded_server,
-        model_repository,
-        served_configs,
-    )
+from tests.integration.sample_repository import CONFIGS, PY_ADD_MODEL
 
 pytestmark = pytest.mark.server
 
@@ -197,7 +181,7 @@ def test_serve_command_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signa
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     try:
         assert proc.stderr is not None

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_runner import run_cli
 
 from repo_builder import __version__, cli
+from tests.unit.cli_runner import run_cli
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "configs"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "configs"
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

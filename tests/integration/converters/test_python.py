@@ -23,10 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:
-    from tests.integration.build_fixtures import copy_examples, run_build
-except ImportError:
-    from build_fixtures import copy_examples, run_build  # type: ignore[import-not-found,no-redef]
+from tests.integration.examples import copy_examples, run_build
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.server, pytest.mark.slow]
 

@@ -1,16 +1,13 @@
-"""Session fixtures for the build tests: the examples built once, with the real TensorFlow, tf2onnx and
-onnxruntime, into a temporary repository. Import `built_examples` from here (conftest.py does)."""
+"""The examples (examples/models.yaml) built with the real TensorFlow, tf2onnx and onnxruntime, in a fresh
+interpreter. The session fixture `built_examples` (tests/integration/conftest.py) builds them once."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -58,23 +55,3 @@ def run_build(spec: Path, repo: Path, *extra: str, timeout: float = 600) -> subp
         timeout=timeout,
         cwd=spec.parent,
     )
-
-
-_built: list[BuiltExamples] = []  # one build per session, however many modules import the fixture
-
-
-@pytest.fixture(scope="session")
-def built_examples(tmp_path_factory: pytest.TempPathFactory) -> BuiltExamples:
-    """examples/models.yaml built once per session (about 10 s on 2 cores). Tests must not change it."""
-    if _built:
-        return _built[0]
-    base = tmp_path_factory.mktemp("examples")
-    spec = copy_examples(base / "examples")
-    repo = base / "model_repository"
-    started = time.monotonic()
-    done = run_build(spec, repo)
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        pytest.fail(f"building the examples failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    _built.append(BuiltExamples(spec, repo, seconds, done.returncode, done.stdout + done.stderr))
-    return _built[0]

@@ -1,6 +1,6 @@
 """The TensorRT target without a GPU: profile shapes, the trtexec recipe, the capability message.
 
-The real plan build (TensorRT 10 Python API) is tested in tests/integration/test_build.py and skips here.
+The real plan build (TensorRT 10 Python API) is tested in tests/integration/build/test_build.py and skips here.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class RecordingTensorRTDouble:
 
     It records the TensorRT 10 API calls build_plan() makes, so the wiring (explicit batch network, profile
     shapes, precision flags, workspace limit, timing cache) is checked; the real build runs in
-    tests/integration/test_build.py::test_tensorrt_plan_is_built_where_tensorrt_exists on a GPU host.
+    tests/integration/build/test_build.py::test_tensorrt_plan_is_built_where_tensorrt_exists on a GPU host.
     """
 
     class Logger:

@@ -1,6 +1,5 @@
-"""Fixtures for the embedded server and validator tests: a small real repository, one server per session.
-
-Import the fixtures by name (tests/conftest.py may also import this module). The repository is
+"""The embedded server and validator tests' small real repository. The session fixtures `model_repository`,
+`embedded_server` and `served_configs` (tests/integration/conftest.py) serve it once. The repository is
 written by hand here (configs, repo_builder_manifest.json, <model>/reference.npz computed locally with numpy,
 onnxruntime and TensorFlow) so these tests do not depend on the build command.
 
@@ -17,15 +16,12 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from repo_builder.deps import is_available
-from repo_builder.serve import EmbeddedServer
 
 HAS_TF = is_available("tensorflow")
 
@@ -244,34 +240,3 @@ def copy_for_validation(repo: Path, dest: Path) -> Path:
                 shutil.copy(item, dest / config.parent.name / item.name)
     shutil.copy(repo / "repo_builder_manifest.json", dest / "repo_builder_manifest.json")
     return dest
-
-
-def _shared(request: pytest.FixtureRequest, key: str, make: Callable[[], Any]) -> Any:
-    """One value per session even when this module is imported under two names."""
-    store: dict[str, Any] = request.config.__dict__.setdefault("_repo_builder_server_fixtures", {})
-    if key not in store:
-        store[key] = make()
-    return store[key]
-
-
-@pytest.fixture(scope="session")
-def model_repository(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo: Path = _shared(request, "repo", lambda: make_repository(tmp_path_factory.mktemp("repository")))
-    return repo
-
-
-@pytest.fixture(scope="session")
-def embedded_server(request: pytest.FixtureRequest, model_repository: Path) -> Iterator[EmbeddedServer]:
-    def start() -> EmbeddedServer:
-        server = EmbeddedServer(model_repository, startup_timeout=180)
-        server.start()
-        return server
-
-    server: EmbeddedServer = _shared(request, "server", start)
-    yield server
-    server.stop()  # idempotent
-
-
-@pytest.fixture(scope="session")
-def served_configs(embedded_server: EmbeddedServer) -> dict[str, Any]:
-    return {p.name: p.config() for p in embedded_server.previews}

@@ -1,6 +1,6 @@
 """The GPU-free, TensorFlow-free parts of an ensemble's reference: inputs, reshapes between steps, and the
 steps that cannot run here. The reference itself is computed with the real converters in
-tests/integration/test_build.py and checked through the real server in test_examples_served.py."""
+tests/integration/build/test_build.py and checked through the real server in test_examples_served.py."""
 
 from __future__ import annotations
 

@@ -17,27 +17,7 @@ import pytest
 import yaml
 
 from repo_builder.repository.write import sha256_tree
-
-try:
-    from tests.integration.build_fixtures import (
-        BUILD_SCRIPT,
-        EXAMPLES,
-        PYTHON,
-        BuiltExamples,
-        built_examples,
-        copy_examples,
-        run_build,
-    )
-except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
-    from build_fixtures import (  # type: ignore[import-not-found,no-redef]
-        BUILD_SCRIPT,
-        EXAMPLES,
-        PYTHON,
-        BuiltExamples,
-        built_examples,  # noqa: F401
-        copy_examples,
-        run_build,
-    )
+from tests.integration.examples import BUILD_SCRIPT, EXAMPLES, PYTHON, BuiltExamples, copy_examples, run_build
 
 pytestmark = pytest.mark.tensorflow
 

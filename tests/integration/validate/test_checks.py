@@ -18,21 +18,7 @@ from repo_builder.cli.validate import validate_command
 from repo_builder.serve import EmbeddedServer, free_ports
 from repo_builder.validate import Report, validate
 from repo_builder.validate.load import Target, grpc_request, http_request, run_load
-
-try:
-    from tests.integration.conftest_server import (
-        copy_for_validation,
-        embedded_server,
-        model_repository,
-        served_configs,
-    )
-except ImportError:  # run without tests/ being a package
-    from conftest_server import (  # type: ignore[import-not-found,no-redef]  # noqa: F401
-        copy_for_validation,
-        embedded_server,
-        model_repository,
-        served_configs,
-    )
+from tests.integration.sample_repository import copy_for_validation
 
 pytestmark = pytest.mark.server
 

@@ -1,6 +1,6 @@
 """Golden files: every case in tests/golden/configs/<case>/ renders byte for byte to expected/.
 
-Run `pytest tests/unit/test_golden_configs.py --update-golden` to rewrite expected/ after a deliberate
+Run `pytest tests/unit/render/test_config.py --update-golden` to rewrite expected/ after a deliberate
 change, then review the diff.
 """
 
@@ -10,13 +10,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_runner import run_cli
 
 from repo_builder.spec import load_spec
 from repo_builder.triton import rules as triton_rules
 from repo_builder.triton.platforms import TARGETS
+from tests.unit.cli_runner import run_cli
 
-CASES_DIR = Path(__file__).resolve().parents[1] / "golden" / "configs"
+CASES_DIR = Path(__file__).resolve().parents[2] / "golden" / "configs"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "spec.yaml").is_file())
 META = "repo_builder_manifest.json"  # repo-builder's own top-level file: not part of the golden layout
 

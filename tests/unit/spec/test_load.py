@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_runner import run_cli
 
 from repo_builder.errors import SpecError
 from repo_builder.spec import load_spec
+from tests.unit.cli_runner import run_cli
 
 INVALID = [
     pytest.param(

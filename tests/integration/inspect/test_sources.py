@@ -14,15 +14,7 @@ from repo_builder.cli.inspect import inspect_command
 from repo_builder.errors import SpecError
 from repo_builder.inspect.sources import inspect_yaml, read_signature
 from repo_builder.spec import Source, Spec
-
-try:
-    from tests.integration.build_fixtures import EXAMPLES, BuiltExamples, built_examples
-except ImportError:
-    from build_fixtures import (  # type: ignore[import-not-found,no-redef]
-        EXAMPLES,
-        BuiltExamples,
-        built_examples,  # noqa: F401
-    )
+from tests.integration.examples import EXAMPLES, BuiltExamples
 
 pytestmark = pytest.mark.tensorflow
 

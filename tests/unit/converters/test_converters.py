@@ -19,7 +19,7 @@ from repo_builder.triton.platforms import TARGETS
 from repo_builder.verify.compare import tolerance
 
 CONVERTER_FILES = sorted(
-    p.stem for p in (Path(__file__).resolve().parents[2] / "repo_builder" / "converters").glob("*2*.py")
+    p.stem for p in (Path(__file__).resolve().parents[3] / "repo_builder" / "converters").glob("*2*.py")
 )
 
 
