@@ -127,7 +127,7 @@ def build(
     ] = False,
     only: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--only", help="Build only this model (repeatable); the others are carried over."),
+        typer.Option("--only", metavar="NAME", help="Build only this model (repeatable); the others are carried over."),
     ] = None,
 ) -> None:
     """Convert, verify and write the model repository and docker-compose.yml; unchanged models are skipped."""
@@ -215,6 +215,14 @@ def serve(
     grpc_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8001))] = None,  # noqa: UP045
     metrics_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8002))] = None,  # noqa: UP045
     validate: Annotated[bool, typer.Option("--validate", help="Start, validate, stop; exit 1 on failures.")] = False,
+    model: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--model",
+            metavar="NAME",
+            help="Serve only this model (repeatable; an ensemble brings its steps); default: every model.",
+        ),
+    ] = None,
     protocol: ProtocolOpt = None,
     report: ReportOpt = None,
     junit: JunitOpt = None,
@@ -241,6 +249,8 @@ def serve(
             perf_duration=perf_duration,
             log_file=log_file,
             console=_stderr(),
+            models=model,
+            console_out=_stdout(),
         )
     )
 
@@ -250,6 +260,10 @@ def validate(
     repository: RepoArg,
     url: Annotated[str, typer.Option("--url", help="host:port of Triton's HTTP or gRPC endpoint.")],
     protocol: Annotated[str, typer.Option("--protocol", help="http or grpc.")] = "http",
+    model: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--model", metavar="NAME", help="Check only this model (repeatable); default: every model."),
+    ] = None,
     report: ReportOpt = None,
     junit: JunitOpt = None,
     timeout: TimeoutOpt = 10.0,
@@ -270,6 +284,8 @@ def validate(
             concurrency=_levels(concurrency),
             perf_duration=perf_duration,
             console=_stderr(),
+            models=model,
+            console_out=_stdout(),
         )
     )
 
