@@ -9,14 +9,36 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from repo_builder import __version__
 
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Flags take no value, so their help shows none (typer's rich help prints `<bool>` after
+    `--quiet`, `--force`, `--help` and `<int>` after the counter `-v`, as if they took one)."""
+    for param in params:
+        if (getattr(param, "is_flag", False) or getattr(param, "count", False)) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
+    cls=_Group,
     name="repo-builder",
     help="Turn TensorFlow models described in one YAML file into a verified Triton model repository.",
     no_args_is_help=True,
@@ -75,7 +97,7 @@ OutputOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 def check(spec: SpecArg) -> None:
     """Validate a spec and the configs it renders; writes nothing."""
     from repo_builder.cli.render import check_command
@@ -83,7 +105,7 @@ def check(spec: SpecArg) -> None:
     raise typer.Exit(check_command(spec, console_out=_stdout()))
 
 
-@app.command()
+@app.command(cls=_Command)
 def render(
     spec: SpecArg,
     output: OutputOpt = None,
@@ -95,7 +117,7 @@ def render(
     raise typer.Exit(render_command(spec, output, force=force, console_out=_stdout()))
 
 
-@app.command()
+@app.command(cls=_Command)
 def build(
     spec: SpecArg,
     output: OutputOpt = None,
@@ -105,7 +127,7 @@ def build(
     ] = False,
     only: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--only", help="Build only this model (repeatable); the others are carried over."),
+        typer.Option("--only", metavar="NAME", help="Build only this model (repeatable); the others are carried over."),
     ] = None,
 ) -> None:
     """Convert, verify and write the model repository and docker-compose.yml; unchanged models are skipped."""
@@ -116,7 +138,7 @@ def build(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def inspect(
     source: Annotated[
         str,
@@ -134,7 +156,7 @@ def inspect(
     raise typer.Exit(inspect_command(source, signature=signature, name=name, console_out=_stdout()))
 
 
-@app.command()
+@app.command(cls=_Command)
 def compose(
     spec: SpecArg,
     output: OutputOpt = None,
@@ -146,7 +168,7 @@ def compose(
     raise typer.Exit(compose_command(spec, output, force=force))
 
 
-@app.command()
+@app.command(cls=_Command)
 def up(
     spec: SpecArg,
     output: OutputOpt = None,
@@ -186,13 +208,21 @@ def _levels(text: str) -> tuple[int, ...]:
 _PORT_HELP = "Default: {} when 8000-8002 are all free (free ports with --validate or when taken)."
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     repository: RepoArg,
     http_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8000))] = None,  # noqa: UP045
     grpc_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8001))] = None,  # noqa: UP045
     metrics_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8002))] = None,  # noqa: UP045
     validate: Annotated[bool, typer.Option("--validate", help="Start, validate, stop; exit 1 on failures.")] = False,
+    model: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--model",
+            metavar="NAME",
+            help="Serve only this model (repeatable; an ensemble brings its steps); default: every model.",
+        ),
+    ] = None,
     protocol: ProtocolOpt = None,
     report: ReportOpt = None,
     junit: JunitOpt = None,
@@ -219,15 +249,21 @@ def serve(
             perf_duration=perf_duration,
             log_file=log_file,
             console=_stderr(),
+            models=model,
+            console_out=_stdout(),
         )
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def validate(
     repository: RepoArg,
     url: Annotated[str, typer.Option("--url", help="host:port of Triton's HTTP or gRPC endpoint.")],
     protocol: Annotated[str, typer.Option("--protocol", help="http or grpc.")] = "http",
+    model: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--model", metavar="NAME", help="Check only this model (repeatable); default: every model."),
+    ] = None,
     report: ReportOpt = None,
     junit: JunitOpt = None,
     timeout: TimeoutOpt = 10.0,
@@ -248,11 +284,13 @@ def validate(
             concurrency=_levels(concurrency),
             perf_duration=perf_duration,
             console=_stderr(),
+            models=model,
+            console_out=_stdout(),
         )
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def schema() -> None:
     """Print the JSON Schema of the spec (for editor completion and checking)."""
     import json

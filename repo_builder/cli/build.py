@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from repo_builder.build.build import BuildResult, build
+from repo_builder.cli.output import print_table
 from repo_builder.repository.layout import logs_path
 
 
@@ -52,8 +53,9 @@ def build_command(
     """`repo-builder build SPEC [-o DIR] [-j N] [--force] [--only NAME ...]`. Returns the exit code.
 
     Live progress on console_err (a rich Console on stderr), the summary table and notes on console_out
-    (default: stdout). 0 when every model built, 1 when any failed. Raises RepoBuilderError for spec/output
-    problems (the CLI turns it into exit code 1).
+    (default: stdout; off a terminal the table's rows stay whole, see cli.output). 0 when every model
+    built, 1 when any failed. Raises RepoBuilderError for spec/output problems (the CLI turns it into
+    exit code 1).
     """
     from rich.console import Console
     from rich.live import Live
@@ -99,7 +101,7 @@ def build_command(
         Live(render(), console=err, refresh_per_second=4, transient=True, get_renderable=render),
     ):
         result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify)
-    out.print(summary_table(result))
+    print_table(out, summary_table(result))
     for r in result.models:
         for note in r.entry.get("notes", []) if r.status in ("built", "recipe") else []:
             out.print(f"{r.name}: {note}")

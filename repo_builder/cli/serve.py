@@ -33,14 +33,20 @@ def serve_command(
     log_file: Path | None = None,
     startup_timeout: float = 180.0,
     console: Console | None = None,
+    models: Sequence[str] | None = None,
+    console_out: Console | None = None,
 ) -> int:
-    """`repo-builder serve REPO [--http-port] [--grpc-port] [--metrics-port] [--validate] [--protocol]`.
+    """`repo-builder serve REPO [--http-port] [--grpc-port] [--metrics-port] [--model NAME ...] [--validate]`.
 
     Without --validate: serve until Ctrl-C or SIGTERM, then stop cleanly and return 0.
     With --validate: start, validate over `protocol` (default: HTTP and gRPC), stop; 0 all pass, 1 failures.
-    Ports None or 0 are picked free. Raises DeploymentError when the server cannot start or dies.
+    models: serve (and validate) only these models; a selected ensemble's steps are served too.
+    Progress and the server's addresses on `console` (stderr), validation results on `console_out` (stdout).
+    Ports None or 0 are picked free. Raises DeploymentError when the server cannot start or dies, or a
+    name in `models` is not a model of the repository.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from repo_builder.cli.validate import run_validation
 
@@ -55,12 +61,16 @@ def serve_command(
         log_file=log_file,
         startup_timeout=startup_timeout,
         prefer_ports=None if validate else TRITON_PORTS,
-        on_progress=lambda message: out.print(f"[dim]{message}[/]", highlight=False),
+        on_progress=lambda message: out.print(f"[dim]{escape(message)}[/]", highlight=False),
+        models=models,
     )
     with stop_signals_as_interrupt():
         try:
             server.start()
             previews = server.previews
+            steps = server.served.ensemble_steps if server.served else []
+            if steps:
+                out.print(f"also serving the steps of the selected ensembles: {', '.join(steps)}", highlight=False)
             if previews:
                 out.print(
                     f"[yellow]CPU preview[/]: {len(previews)} model(s) served through the python backend "
@@ -83,6 +93,8 @@ def serve_command(
                     report=report,
                     junit=junit,
                     console=out,
+                    models=models,
+                    console_out=console_out,
                 )
             out.print(
                 f"Serving {repository}: HTTP http://{server.http_url}  gRPC {server.grpc_url}  "

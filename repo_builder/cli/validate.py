@@ -1,11 +1,17 @@
-"""`repo-builder validate`: plain functions the typer CLI calls (cli.py stays free of logic)."""
+"""`repo-builder validate`: plain functions the typer CLI calls (cli.py stays free of logic).
+
+Progress (a transient status line with the last finished check) goes to the stderr console, the
+results (one table per protocol, its caption the verdict and the counts) to the stdout console.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from repo_builder.cli.output import print_table
 from repo_builder.errors import DeploymentError
 from repo_builder.validate.connection import PROTOCOLS
 
@@ -16,10 +22,15 @@ if TYPE_CHECKING:
     from repo_builder.validate.report import Report
 
 
-def _console(console: Console | None) -> Console:
+LOG = logging.getLogger("repo_builder.validate")
+
+
+def _console(console: Console | None, stderr: bool = True) -> Console:
     from rich.console import Console
 
-    return console if console is not None else Console(stderr=True)
+    if console is not None:
+        return console
+    return Console(stderr=True) if stderr else Console(highlight=False, soft_wrap=True)
 
 
 def write_reports(reports: Sequence[Report], json_path: Path | None, junit_path: Path | None) -> None:
@@ -60,14 +71,29 @@ def run_validation(
     report: Path | None = None,
     junit: Path | None = None,
     console: Console | None = None,
+    models: Sequence[str] | None = None,
+    console_out: Console | None = None,
 ) -> int:
-    """Validate against each (protocol, url), show the tables, write the files; 0 all pass, 1 failures."""
+    """Validate against each (protocol, url), show the tables, write the files; 0 all pass, 1 failures.
+
+    models: check only these (None: all); a name not in the repository raises DeploymentError.
+    Progress on `console` (default: stderr), the tables on `console_out` (default: stdout).
+    """
+    from rich.markup import escape
+
     from repo_builder.validate.checks import validate
 
-    out = _console(console)
+    err = _console(console)
+    out = _console(console_out, stderr=False)
     reports = []
     for protocol, url in targets:
-        with out.status(f"validating {repository} on {url} over {protocol}"):
+        doing = f"validating {repository} on {url} over {protocol}"
+        with err.status(escape(doing)) as status:
+
+            def progress(line: str, doing: str = doing) -> None:
+                LOG.info("%s", line)
+                status.update(escape(f"{doing}: {line}"))
+
             reports.append(
                 validate(
                     repository,
@@ -77,9 +103,11 @@ def run_validation(
                     concurrency=concurrency,
                     perf_duration=perf_duration,
                     served_configs=served_configs,
+                    on_progress=progress,
+                    models=models,
                 )
             )
-        out.print(reports[-1].to_table())
+        print_table(out, reports[-1].to_table())
     write_reports(reports, report, junit)
     return 0 if all(r.ok for r in reports) else 1
 
@@ -94,10 +122,13 @@ def validate_command(
     concurrency: Sequence[int] = (1, 4, 16),
     perf_duration: float = 1.0,
     console: Console | None = None,
+    models: Sequence[str] | None = None,
+    console_out: Console | None = None,
 ) -> int:
-    """`repo-builder validate REPO --url URL [--protocol http|grpc] [--report F] [--junit F] [--timeout S]`.
+    """`repo-builder validate REPO --url URL [--protocol http|grpc] [--model NAME ...] [--report F] [--junit F]`.
 
-    Returns 0 when every check passed, 1 otherwise."""
+    Progress on `console` (stderr), the results table on `console_out` (stdout). Returns 0 when every
+    check passed, 1 otherwise; raises DeploymentError for a --model name the repository does not hold."""
     if protocol not in PROTOCOLS:
         raise DeploymentError(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     return run_validation(
@@ -109,4 +140,6 @@ def validate_command(
         report=report,
         junit=junit,
         console=console,
+        models=models,
+        console_out=console_out,
     )

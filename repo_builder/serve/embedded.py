@@ -104,15 +104,17 @@ class EmbeddedServer:
         extra_args: Sequence[str] = (),
         on_progress: Callable[[str], None] | None = None,
         prefer_ports: tuple[int, int, int] | None = None,
+        models: Sequence[str] | None = None,
     ) -> None:
         """Ports None or 0 are picked: `prefer_ports` (HTTP, gRPC, metrics) when given and all free, else
-        free ones."""
+        free ones. models: serve only these model folders (and the steps of those that are ensembles)."""
         self.repository = Path(repository)
         self._ports_requested = (http_port or None, grpc_port or None, metrics_port or None)
         self._prefer_ports = prefer_ports if not any(self._ports_requested) else None
         self.model_control_mode = model_control_mode
         self.load_models = list(load_models)
         self.preview_enabled = preview
+        self.models = None if models is None else list(models)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self._log_file = Path(log_file) if log_file else None
@@ -170,7 +172,9 @@ class EmbeddedServer:
         try:
             backends = make_backend_dir(dist, work / "backends")
             (work / "cache").mkdir()
-            self.served = prepare_repository(self.repository, work / "repository", preview=self.preview_enabled)
+            self.served = prepare_repository(
+                self.repository, work / "repository", preview=self.preview_enabled, models=self.models
+            )
             if self.served.previews:
                 names = ", ".join(p.name for p in self.served.previews)
                 self._progress(f"CPU preview through the python backend for: {names}")

@@ -1,11 +1,11 @@
 """The repository the embedded server serves: a temporary copy of the user's, with a CPU preview.
 
-The user's repository is never modified. Model folders are linked into a temporary directory;
-hidden entries are left out because Triton does NOT ignore hidden folders (it tries to load one as a
-model and, by default, exits), top-level files (repo_builder_manifest.json) are not linked, and models whose
-backend the embedded server lacks (TensorFlow, ONNX Runtime, TensorRT) are rewritten as
-python-backend models with the same name, tensors, batching and instance counts, executed on the
-same artifact by `preview_model.py`.
+The user's repository is never modified. Model folders (all, or those selected and the steps of the
+selected ensembles) are linked into a temporary directory; hidden entries are left out because
+Triton does NOT ignore hidden folders (it tries to load one as a model and, by default, exits),
+top-level files (repo_builder_manifest.json) are not linked, and models whose backend the embedded
+server lacks (TensorFlow, ONNX Runtime, TensorRT) are rewritten as python-backend models with the
+same name, tensors, batching and instance counts, executed on the same artifact by `preview_model.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,8 @@ class ServedRepository:
     previews: list[PreviewedModel] = field(default_factory=list)
     passed_through: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
+    #: served only because a selected ensemble runs them (empty when every model is served)
+    ensemble_steps: list[str] = field(default_factory=list)
 
 
 def _versions(model_dir: Path) -> list[int]:
@@ -121,22 +124,62 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
     return PreviewedModel(name, original, runtime, artifacts, tuple(changes), text)
 
 
-def prepare_repository(repo: Path, dest: Path, preview: bool = True) -> ServedRepository:
-    """Fill the empty folder `dest` with what the embedded server should serve for `repo`."""
+def _select(repo: Path, folders: dict[str, Path], models: Sequence[str], config_of: Any) -> tuple[list[str], list[str]]:
+    """(the selected models and the steps their ensembles run, those steps alone); DeploymentError for
+    a name that is no model folder of `repo`."""
+    unknown = [m for m in dict.fromkeys(models) if m not in folders]
+    if unknown:
+        raise DeploymentError(
+            f"no model named {', '.join(map(repr, unknown))} in {repo}; its models: {', '.join(folders) or '(none)'}"
+        )
+    selected = list(dict.fromkeys(models))
+    steps: list[str] = []
+    for name in selected:  # grows while it runs: ensembles of ensembles
+        config = config_of(name)
+        if config is None or config.platform != "ensemble":
+            continue
+        for step in config.ensemble_scheduling.step:
+            if step.model_name in folders and step.model_name not in selected:
+                selected.append(step.model_name)
+                steps.append(step.model_name)
+    return selected, steps
+
+
+def prepare_repository(
+    repo: Path, dest: Path, preview: bool = True, models: Sequence[str] | None = None
+) -> ServedRepository:
+    """Fill the empty folder `dest` with what the embedded server should serve for `repo`.
+
+    models: serve only these model folders and the steps of the ensembles among them (None: all);
+    a name that is no model folder of `repo` raises DeploymentError naming the folders there are.
+    """
     repo = repo.resolve()
     if not repo.is_dir():
         raise DeploymentError(f"model repository {repo} does not exist or is not a folder")
     dest.mkdir(parents=True, exist_ok=True)
     served = ServedRepository(dest)
-    problems: list[str] = []
+    folders: dict[str, Path] = {}
     for entry in sorted(repo.iterdir()):
         if entry.name.startswith("."):
             served.left_out.append(entry.name)
+        elif entry.is_dir():
+            folders[entry.name] = entry
+    configs: dict[str, Any] = {}
+
+    def config_of(name: str) -> Any:
+        if name not in configs:
+            config_file = folders[name] / "config.pbtxt"
+            configs[name] = parse_config(config_file.read_text(), str(config_file)) if config_file.exists() else None
+        return configs[name]
+
+    selected = list(folders)
+    if models is not None:
+        selected, served.ensemble_steps = _select(repo, folders, models, config_of)
+    problems: list[str] = []
+    for name, entry in folders.items():
+        if name not in selected:
             continue
-        if not entry.is_dir():
-            continue
-        config_file = entry / "config.pbtxt"
-        config = parse_config(config_file.read_text(), str(config_file)) if config_file.exists() else None
+        config = config_of(name)
         kind = (config.platform or config.backend) if config is not None else ""
         if preview and kind in _PREVIEWED:
             try:

@@ -68,8 +68,11 @@ class Validator:
         skip: Collection[str],
         served_configs: Mapping[str, ModelConfig],
         on_progress: Callable[[str], None],
+        models: Collection[str] | None = None,
     ) -> None:
         self.repo = repo
+        #: the models to check (None: all); the others may be served or not, either is fine
+        self.selected = set(repo.models) if models is None else set(models)
         self.url = strip_scheme(url)
         self.protocol = protocol
         self.timeout = timeout
@@ -124,7 +127,8 @@ class Validator:
                 if self.repo.manifest_error:
                     self.report.checks.append(CheckResult("manifest", "fail", self.repo.manifest_error))
                 for model in self.repo.models.values():
-                    self.check_model(model)
+                    if model.name in self.selected:
+                        self.check_model(model)
             else:
                 self.report.checks.append(
                     CheckResult("models", "skip", "not checked: the server is not reachable or not ready")
@@ -181,10 +185,10 @@ class Validator:
         served: dict[str, list[dict[str, Any]]] = {}
         for entry in index:
             served.setdefault(entry["name"], []).append(entry)
-        expected = set(self.repo.models)
+        expected = set(self.selected)
         self.ready_models = {n for n, es in served.items() if any(e.get("state") == "READY" for e in es)}
         missing = sorted(expected - self.ready_models)
-        unexpected = sorted(self.ready_models - expected)
+        unexpected = sorted(self.ready_models - set(self.repo.models))
         data = {
             "expected": sorted(expected),
             "ready": sorted(self.ready_models),
@@ -572,6 +576,7 @@ def validate(
     skip: Collection[str] = (),
     served_configs: Mapping[str, ModelConfig] | None = None,
     on_progress: Callable[[str], None] | None = None,
+    models: Collection[str] | None = None,
 ) -> Report:
     """Check the Triton server at `url` against `repository`; every problem is a failing check.
 
@@ -579,7 +584,10 @@ def validate(
     unreachable server (connection refused) is retried before the report fails. skip: check names
     not to run (e.g. {"performance"}). served_configs: configs a server is known to serve in place
     of the repository's (the embedded server's CPU preview: {p.name: p.config() for p in previews}).
-    Raises DeploymentError only when the repository itself cannot be read.
+    models: the names of the repository's models to check (None: all); the server must serve these,
+    may serve the repository's others, and must serve nothing the repository does not hold.
+    on_progress: called with one line per finished check ("PASS mlp/golden: ...").
+    Raises DeploymentError when the repository itself cannot be read or names in `models` are not in it.
     """
     unknown = set(skip) - set(MODEL_CHECKS)
     if unknown:
@@ -587,6 +595,13 @@ def validate(
             f"unknown check(s) to skip: {', '.join(sorted(unknown))}; known: {', '.join(MODEL_CHECKS)}"
         )
     repo = read_repository(Path(repository))
+    if models is not None:
+        not_held = [m for m in dict.fromkeys(models) if m not in repo.models]
+        if not_held:
+            raise DeploymentError(
+                f"no model named {', '.join(map(repr, not_held))} in {repo.path}; "
+                f"its models: {', '.join(sorted(repo.models)) or '(none)'}"
+            )
     validator = Validator(
         repo,
         url,
@@ -599,5 +614,6 @@ def validate(
         skip=skip,
         served_configs=served_configs or {},
         on_progress=on_progress or (lambda message: LOG.info("%s", message)),
+        models=models,
     )
     return validator.run()

@@ -38,7 +38,7 @@ EXAMPLE_MODELS = [
 def test_serve_validate_passes_over_both_protocols(built_examples: BuiltExamples, tmp_path: Path) -> None:
     """What the README's first command runs: `repo-builder serve model_repository --validate`."""
     pytest.importorskip("pytriton", reason="the embedded tritonserver comes with nvidia-pytriton")
-    out = io.StringIO()
+    out, results = io.StringIO(), io.StringIO()
     code = serve_command(
         built_examples.repository,
         validate=True,
@@ -46,6 +46,7 @@ def test_serve_validate_passes_over_both_protocols(built_examples: BuiltExamples
         concurrency=(2,),
         perf_duration=0.3,
         console=Console(file=out, width=200),
+        console_out=Console(file=results, width=200),
     )
     data = json.loads((tmp_path / "report.json").read_text())
     failed = [
@@ -61,6 +62,7 @@ def test_serve_validate_passes_over_both_protocols(built_examples: BuiltExamples
             assert checks[f"{name}/config"] == "pass"
         skipped = sorted(k for k, v in checks.items() if v == "skip")
         assert skipped == ["tabular_pipeline/dynamic_batching"]  # an ensemble has no batcher of its own
+    assert results.getvalue().count("all checks passed") == 2  # one table per protocol, on stdout
 
 
 @pytest.fixture(scope="module")

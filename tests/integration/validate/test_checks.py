@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,6 +17,7 @@ from rich.console import Console
 
 from repo_builder.cli.serve import serve_command
 from repo_builder.cli.validate import validate_command
+from repo_builder.errors import DeploymentError
 from repo_builder.serve import EmbeddedServer, free_ports
 from repo_builder.validate import Report, validate
 from repo_builder.validate.load import Target, grpc_request, http_request, run_load
@@ -238,7 +241,7 @@ def test_validate_command_exit_codes_and_files(
     embedded_server: EmbeddedServer, model_repository: Path, tmp_path: Path
 ) -> None:
     def run(repo: Path) -> tuple[int, dict[str, Any], ET.Element, str]:
-        out = io.StringIO()
+        out, err = io.StringIO(), io.StringIO()
         code = validate_command(
             repo,
             f"http://{embedded_server.http_url}",
@@ -248,9 +251,11 @@ def test_validate_command_exit_codes_and_files(
             timeout=10,
             concurrency=(1,),
             perf_duration=0.2,
-            console=Console(file=out, width=200),
+            console=Console(file=err, width=200),
+            console_out=Console(file=out, width=200),
         )
         data = json.loads((tmp_path / "r.json").read_text())
+        assert "Validation of" not in err.getvalue()  # the results go to stdout, progress to stderr
         return code, data, ET.parse(tmp_path / "r.xml").getroot(), out.getvalue()
 
     code, data, junit, out = run(model_repository)
@@ -284,7 +289,7 @@ def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_pat
     for name in ("py_add", "ens", "trt_mlp", "repo_builder_manifest.json"):
         (repo / name).symlink_to(model_repository / name)
     manifest = json.loads((model_repository / "repo_builder_manifest.json").read_text())
-    out = io.StringIO()
+    out, results = io.StringIO(), io.StringIO()
     code = serve_command(
         repo,
         validate=True,
@@ -293,6 +298,7 @@ def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_pat
         concurrency=(1, 2),
         perf_duration=0.2,
         console=Console(file=out, width=200),
+        console_out=Console(file=results, width=200),
     )
     data = json.loads((tmp_path / "r.json").read_text())
     # the manifest still names onnx_mlp (and tf_scale), which this repository does not hold
@@ -308,6 +314,112 @@ def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_pat
         and "trt_mlp: tensorrt_plan served as a python-backend preview" in out.getvalue()
     )
     assert len(ET.parse(tmp_path / "r.xml").getroot()) == 2
+    # the results, one table per protocol, on stdout; the progress and the preview notice on stderr
+    assert [line.split(" on ")[0] for line in results.getvalue().splitlines() if line.startswith("Validation of")] == [
+        f"Validation of {repo}"
+    ] * 2
+    assert "Validation of" not in out.getvalue()
+    assert "CPU preview" not in results.getvalue()
+
+
+def test_validate_model_filter(embedded_server: EmbeddedServer, model_repository: Path, tmp_path: Path) -> None:
+    """`validate --model py_add --model ens`: only those are checked; the server may serve the others."""
+    out, err = io.StringIO(), io.StringIO()
+    code = validate_command(
+        model_repository,
+        embedded_server.http_url,
+        "http",
+        report=tmp_path / "r.json",
+        concurrency=(1,),
+        perf_duration=0.2,
+        models=["py_add", "ens"],
+        console=Console(file=err, width=200),
+        console_out=Console(file=out, width=200),
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0, [(c["id"], c["detail"]) for c in data["checks"] if c["status"] == "fail"]
+    checked = {c["model"] for c in data["checks"]}
+    assert checked == {None, "py_add", "ens"}
+    models = next(c for c in data["checks"] if c["id"] == "models")
+    assert models["data"]["expected"] == ["ens", "py_add"] and models["data"]["unexpected"] == []
+    assert "onnx_mlp" in models["data"]["ready"]  # served, not selected: neither checked nor unexpected
+    rows = [line for line in out.getvalue().splitlines() if line.startswith("│")]
+    assert any("py_add" in row for row in rows) and not any("onnx_mlp" in row for row in rows)
+
+
+def repo_builder_validate(repository: Path, url: str) -> list[str]:
+    return [sys.executable, "-m", "repo_builder", "validate", str(repository), "--url", url]
+
+
+def test_validate_unknown_model_exits_1_listing_the_models(
+    embedded_server: EmbeddedServer, model_repository: Path
+) -> None:
+    """Through the real command line: exit 1, nothing on stdout, the repository's models on stderr."""
+    done = subprocess.run(
+        [*repo_builder_validate(model_repository, embedded_server.http_url), "--model", "py_add", "--model", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    held = sorted(p.parent.name for p in model_repository.glob("*/config.pbtxt"))
+    assert "no model named 'nope'" in done.stderr and "py_add" not in done.stderr.split("'nope'")[0]
+    assert all(name in done.stderr for name in held), done.stderr
+
+
+def test_validate_command_line_writes_results_to_stdout(
+    embedded_server: EmbeddedServer, model_repository: Path
+) -> None:
+    """`repo-builder validate ... | cat`: the table, whole rows, on stdout; stderr holds no result."""
+    done = subprocess.run(
+        [
+            *repo_builder_validate(model_repository, embedded_server.grpc_url),
+            *("--protocol", "grpc", "--model", "py_add", "--concurrency", "1", "--perf-duration", "0.2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"Validation of {model_repository} on {embedded_server.grpc_url} (grpc)"
+    assert any(line.startswith("all checks passed: ") for line in lines), done.stdout
+    for check in ("ready", "config", "metadata", "golden", "dynamic_batching", "performance"):
+        assert any(" py_add " in line and f" {check} " in line and " PASS " in line for line in lines), check
+    assert "PASS" not in done.stderr and "Validation of" not in done.stderr
+
+
+def test_serve_model_filter_serves_only_those_and_the_ensemble_steps(model_repository: Path, tmp_path: Path) -> None:
+    """`serve --model ens --model trt_mlp --validate`: py_add is served as a step of ens, onnx_mlp is not."""
+    out, results = io.StringIO(), io.StringIO()
+    code = serve_command(
+        model_repository,
+        validate=True,
+        protocol="http",
+        report=tmp_path / "r.json",
+        concurrency=(1,),
+        perf_duration=0.2,
+        models=["ens", "trt_mlp"],
+        console=Console(file=out, width=200),
+        console_out=Console(file=results, width=200),
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0, [(c["id"], c["detail"]) for c in data["checks"] if c["status"] == "fail"]
+    models = next(c for c in data["checks"] if c["id"] == "models")
+    assert models["data"]["ready"] == ["ens", "py_add", "trt_mlp"]
+    assert {c["model"] for c in data["checks"]} == {None, "ens", "trt_mlp"}
+    assert "also serving the steps of the selected ensembles: py_add" in out.getvalue()
+    assert "all checks passed" in results.getvalue()
+
+
+def test_serve_unknown_model_fails_before_starting(model_repository: Path) -> None:
+    out = io.StringIO()
+    with pytest.raises(DeploymentError) as e:
+        serve_command(model_repository, models=["py_add", "nope"], console=Console(file=out, width=200))
+    folders = ", ".join(sorted(p.name for p in model_repository.iterdir() if p.is_dir() and p.name[0] != "."))
+    assert e.value.message == f"no model named 'nope' in {model_repository.resolve()}; its models: {folders}"
+    assert "starting tritonserver" not in out.getvalue()
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

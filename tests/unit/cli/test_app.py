@@ -1,4 +1,4 @@
-"""The command line: version, usage errors, internal errors, schema, and staying light (no TensorFlow)."""
+"""The command line: version, help, usage errors, internal errors, schema, tables off a terminal, staying light."""
 
 from __future__ import annotations
 
@@ -25,6 +25,21 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert result.code == 0
     for command in ("check", "render", "schema"):
         assert command in result.stdout
+
+
+COMMANDS = ("check", "render", "build", "inspect", "compose", "up", "serve", "validate", "schema")
+
+
+@pytest.mark.parametrize("command", [(), *((c,) for c in COMMANDS)], ids=["repo-builder", *COMMANDS])
+def test_help_shows_no_value_after_flags(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    """`--quiet`, `--force`, `--validate`, `-v` and `--help` take no value: no `<bool>` or `<int>` after them."""
+    result = run_cli(capsys, *command, "--help")
+    assert result.code == 0, result.stderr
+    assert "<bool>" not in result.stdout
+    flag_lines = [line for line in result.stdout.splitlines() if "--help" in line or "--verbose" in line]
+    assert flag_lines and all("<" not in line for line in flag_lines), flag_lines
+    if command == ("serve",):  # options that take a value still say which
+        assert any("--http-port" in line and "<int>" in line for line in result.stdout.splitlines())
 
 
 @pytest.mark.parametrize(
@@ -191,3 +206,43 @@ print("heavy:", heavy)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "heavy: []"
+
+
+def test_tables_off_a_terminal_keep_every_token_whole() -> None:
+    """Piped or redirected, build's summary and validate's results print whole names, paths and details."""
+    import io
+
+    from rich.console import Console
+
+    from repo_builder.build.build import BuildResult, ModelResult
+    from repo_builder.cli.build import summary_table
+    from repo_builder.cli.output import print_table
+    from repo_builder.validate.report import CheckResult, Report
+
+    names = [f"image_classifier_with_a_rather_long_descriptive_name_number_{i}" for i in range(3)]
+    repository = Path("/srv/teams/vision/some/deeply/nested/output/folder/model_repository_of_the_team")
+    build = BuildResult(
+        repository,
+        [ModelResult(n, "tensorrt", "kept", {"max_error": 1e-6}, seconds=3.2, size=12_345_678) for n in names],
+    )
+    detail = "config differs: instance_group[0].count expected 2, served 3 (see /srv/teams/vision/config.pbtxt)"
+    report = Report(
+        url="127.0.0.1:8000",
+        protocol="http",
+        repository=str(repository),
+        checks=[CheckResult("golden", "fail", detail, n) for n in names],
+    )
+    # each row on one line: the name, and the rest of its row whole next to it
+    cases = [(summary_table(build), "FAILED (previous kept)"), (report.to_table(), detail)]
+    for table, rest in cases:
+        for soft_wrap in (True, False):  # the CLI's stdout console soft-wraps; tests' consoles may not
+            buf = io.StringIO()
+            console = Console(file=buf, width=80, soft_wrap=soft_wrap)
+            assert not console.is_terminal
+            print_table(console, table)
+            lines = buf.getvalue().splitlines()
+            assert any(str(repository) in line for line in lines), lines  # the title
+            for name in names:
+                assert any(name in line and rest in line for line in lines), (name, lines)
+            assert not any("…" in line for line in lines)
+            assert console.width == 80  # widened for this one print only
