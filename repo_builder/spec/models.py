@@ -1,8 +1,8 @@
 """The YAML spec as pydantic models. `repo_builder.spec.load_spec()` (spec/load.py) is the one way in.
 
 Every model is frozen and forbids unknown keys. Rules that involve several fields live in model
-validators, which raise `Issues` carrying the exact sub-path of each problem, so that `load_spec`
-can point at the line and column of the offending value.
+validators (a model entry's in spec/rules.py), which raise `Issues` (spec/problems.py) carrying the exact
+sub-path of each problem, so that `load_spec` can point at the line and column of the offending value.
 """
 
 from __future__ import annotations
@@ -25,30 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from repo_builder.spec.problems import Issues
+from repo_builder.spec.rules import check_ensemble as _check_ensemble
+from repo_builder.spec.rules import check_model
 from repo_builder.triton import dtypes
-from repo_builder.triton.platforms import PLATFORMS, TARGETS
+from repo_builder.triton.platforms import TARGETS
 
-Loc = tuple[str | int, ...]
-
-
-class Issues(ValueError):
-    """One or more problems found by a validator, each with a path relative to the validated object."""
-
-    def __init__(self, issues: list[tuple[Loc, str]]) -> None:
-        super().__init__("; ".join(msg for _, msg in issues))
-        self.issues = issues
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.items: list[tuple[Loc, str]] = []
-
-    def add(self, loc: Loc, message: str) -> None:
-        self.items.append((loc, message))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise Issues(self.items)
+#: the name TritonSettings' and Spec's validators collect their problems with
+_Collector = Issues
 
 
 class _Base(BaseModel):
@@ -149,9 +133,9 @@ class Source(_Base):
                 + "; expected exactly one"
             )
         if self.python is not None and not re.fullmatch(r"[^:]+:[A-Za-z_][A-Za-z0-9_]*", self.python):
-            raise Issues([(("python",), f"{self.python!r} is not `file.py:function` or `module:function`")])
+            raise Issues.one(("python",), f"{self.python!r} is not `file.py:function` or `module:function`")
         if self.keras_file is not None and not self.keras_file.endswith((".keras", ".h5")):
-            raise Issues([(("keras_file",), f"{self.keras_file!r} must end in .keras or .h5")])
+            raise Issues.one(("keras_file",), f"{self.keras_file!r} must end in .keras or .h5")
         return self
 
     @property
@@ -199,7 +183,7 @@ class DynamicBatching(_Base):
 
     @model_validator(mode="after")
     def _priorities(self) -> DynamicBatching:
-        found = _Collector()
+        found = Issues()
         if self.priority_levels:
             if not 1 <= self.default_priority_level <= self.priority_levels:
                 found.add(
@@ -232,7 +216,7 @@ class InstanceGroup(_Base):
     @model_validator(mode="after")
     def _gpus_need_gpu(self) -> InstanceGroup:
         if self.gpus is not None and self.kind != "KIND_GPU":
-            raise Issues([(("gpus",), f"gpus is only allowed with kind KIND_GPU, not {self.kind}")])
+            raise Issues.one(("gpus",), f"gpus is only allowed with kind KIND_GPU, not {self.kind}")
         return self
 
 
@@ -411,148 +395,8 @@ class ModelSpec(_Base):
 
     @model_validator(mode="after")
     def _rules(self) -> ModelSpec:
-        found = _Collector()
-        platform = PLATFORMS[self.target]
-        mbs = self.max_batch_size
-
-        if self.target == "ensemble":
-            if self.source is not None:
-                found.add(("source",), "an ensemble has no source; it chains other models with steps")
-            if not self.steps:
-                found.add(("steps",), "an ensemble needs steps: [{model: NAME, input_map: {...}, output_map: {...}}]")
-            for key in ("inputs", "outputs"):
-                if not getattr(self, key):
-                    found.add((key,), f"an ensemble needs its {key} listed (name, dtype, dims)")
-            for key in ("instance_groups", "optimization", "warmup"):
-                if getattr(self, key):
-                    found.add((key,), f"an ensemble has no {key}; set it on the step models")
-            if self.dynamic_batching is not None and self.dynamic_batching.enabled:
-                found.add(("dynamic_batching",), "an ensemble has no dynamic batching; set it on the step models")
-        else:
-            if self.source is None:
-                found.add(("source",), "source is missing; expected one of python, saved_model or keras_file")
-            if self.steps is not None:
-                found.add(("steps",), f"steps are only for target ensemble, not {self.target}")
-
-        if len(set(self.versions)) != len(self.versions):
-            found.add(("versions",), f"versions {self.versions} repeat a version")
-
-        for key, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
-            seen: set[str] = set()
-            for i, t in enumerate(tensors or []):
-                if t.name in seen:
-                    found.add((key, i, "name"), f"{key[:-1]} name {t.name!r} is used twice")
-                seen.add(t.name)
-
-        db = self.dynamic_batching
-        if db is not None and db.enabled:
-            if mbs == 0:
-                found.add(
-                    ("dynamic_batching",),
-                    "dynamic batching needs max_batch_size > 0; set max_batch_size or dynamic_batching: false",
-                )
-            else:
-                for i, size in enumerate(db.preferred_batch_size):
-                    if size > mbs:
-                        found.add(
-                            ("dynamic_batching", "preferred_batch_size", i),
-                            f"{size} is larger than max_batch_size ({mbs}); each preferred size must be in 1..{mbs}",
-                        )
-
-        for i, group in enumerate(self.instance_groups or []):
-            if platform.gpu_only and group.kind == "KIND_CPU":
-                found.add(
-                    ("instance_groups", i, "kind"),
-                    f"target {self.target} runs only on a GPU; use KIND_GPU, or a CPU target (onnx, python"
-                    f"{', savedmodel' if self.target == 'tftrt' else ''})",
-                )
-            if group.profile is not None and self.target != "tensorrt":
-                found.add(("instance_groups", i, "profile"), "profile is only for target tensorrt (plans)")
-
-        if self.precision == "int8":
-            if self.target not in ("tftrt", "tensorrt"):
-                found.add(("precision",), f"int8 is only for targets tftrt and tensorrt, not {self.target}")
-            elif self.calibration is None:
-                found.add(
-                    ("precision",),
-                    "int8 needs calibration data: add calibration: {data: calib.npz} (one array per input)",
-                )
-        elif self.precision == "fp16" and self.target not in ("tftrt", "tensorrt"):
-            trt = self.optimization.tensorrt if self.optimization else None
-            if trt is None or not trt.enabled:
-                found.add(
-                    ("precision",),
-                    f"fp16 on target {self.target} needs the TensorRT accelerator "
-                    "(optimization: {tensorrt: true}), or target tftrt/tensorrt",
-                )
-        if self.calibration is not None and self.precision != "int8":
-            found.add(("calibration",), "calibration is only used with precision int8")
-
-        opt = self.optimization
-        if opt is not None:
-            if opt.tensorrt is not None and self.target not in ("onnx", "savedmodel"):
-                found.add(
-                    ("optimization", "tensorrt"),
-                    f"the TensorRT accelerator is for targets onnx and savedmodel, not {self.target}",
-                )
-            if opt.auto_mixed_precision:
-                if self.target != "savedmodel":
-                    found.add(("optimization", "auto_mixed_precision"), "is for target savedmodel only")
-                elif opt.tensorrt is not None and opt.tensorrt.enabled:
-                    found.add(("optimization", "auto_mixed_precision"), "cannot be combined with tensorrt")
-            if opt.tensorrt is not None and self.target == "onnx":
-                for key in ("max_cached_engines", "minimum_segment_size"):
-                    if getattr(opt.tensorrt, key) is not None:
-                        found.add(("optimization", "tensorrt", key), "is for the TensorFlow backend only")
-            if (opt.cuda_graphs or opt.graph_specs) and self.target != "tensorrt":
-                key = "cuda_graphs" if opt.cuda_graphs else "graph_specs"
-                found.add(("optimization", key), f"CUDA graphs are for target tensorrt, not {self.target}")
-            for i, gs in enumerate(opt.graph_specs):
-                if mbs == 0 and gs.batch_size != 0:
-                    found.add(
-                        ("optimization", "graph_specs", i, "batch_size"),
-                        "must be 0 when max_batch_size is 0",
-                    )
-                elif gs.batch_size > mbs:
-                    found.add(
-                        ("optimization", "graph_specs", i, "batch_size"),
-                        f"{gs.batch_size} is larger than max_batch_size ({mbs})",
-                    )
-
-        for key, target in (("cc_model_filenames", "tensorrt"), ("tensorrt", "tensorrt"), ("tftrt", "tftrt")):
-            if getattr(self, key) and self.target != target:
-                found.add((key,), f"{key} is only for target {target}, not {self.target}")
-        if self.python_runtime is not None and self.target != "python":
-            found.add(("python_runtime",), f"python_runtime is only for target python, not {self.target}")
-
-        input_names = {t.name for t in self.inputs or []}
-        for i, w in enumerate(self.warmup):
-            limit = max(mbs, 1)
-            if w.batch_size > limit:
-                found.add(
-                    ("warmup", i, "batch_size"),
-                    f"{w.batch_size} is larger than {'max_batch_size' if mbs else 'the non-batching size'} "
-                    f"({limit}); warmup batch_size must be in 1..{limit}",
-                )
-            if self.inputs is not None:
-                for name in w.inputs:
-                    if name not in input_names:
-                        found.add(
-                            ("warmup", i, "inputs", name),
-                            f"{name!r} is not an input of this model; inputs: {', '.join(sorted(input_names))}",
-                        )
-
-        if self.version_policy is not None and self.version_policy.specific is not None:
-            for i, v in enumerate(self.version_policy.specific):
-                if v not in self.versions:
-                    found.add(("version_policy", "specific", i), f"version {v} is not in versions {self.versions}")
-
-        if self.tensorrt is not None and self.inputs is not None:
-            for name in self.tensorrt.shapes:
-                if name not in input_names:
-                    found.add(("tensorrt", "shapes", name), f"{name!r} is not an input of this model")
-
-        found.raise_if_any()
+        """The rules that involve several fields (spec/rules.py), all of them reported together."""
+        check_model(self)
         return self
 
 
@@ -637,60 +481,6 @@ class Spec(_Base):
 
 def duplicate_name_message(name: str, first: int) -> str:
     return f"model name {name!r} is already used by models[{first}]"
-
-
-def _check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: _Collector) -> None:
-    """Steps name existing models and tensors; data flows from ensemble inputs to ensemble outputs."""
-    available = {t.name for t in m.inputs or []}
-    produced: set[str] = set()
-    for s, step in enumerate(m.steps or []):
-        loc: Loc = ("models", i, "steps", s)
-        target = by_name.get(step.model)
-        if target is None or step.model == m.name:
-            known = ", ".join(sorted(n for n in by_name if n != m.name))
-            found.add((*loc, "model"), f"{step.model!r} is not a model in this spec; models: {known}")
-            continue
-        if step.version != -1 and step.version not in target.versions:
-            found.add(
-                (*loc, "version"),
-                f"version {step.version} of {step.model} is not built; its versions: "
-                f"{', '.join(map(str, target.versions))} (or -1 for the latest)",
-            )
-        if 0 < target.max_batch_size < m.max_batch_size:
-            # Triton refuses to load such an ensemble (core ensemble_utils.cc); a step model that does not
-            # batch at all (max_batch_size 0) is allowed
-            found.add(
-                (*loc, "model"),
-                f"{step.model} allows batches up to max_batch_size {target.max_batch_size}, less than "
-                f"this ensemble's {m.max_batch_size}; expected the ensemble's max_batch_size <= "
-                f"{target.max_batch_size}",
-            )
-        step_inputs = {t.name for t in target.inputs} if target.inputs is not None else None
-        step_outputs = {t.name for t in target.outputs} if target.outputs is not None else None
-        for model_input, tensor in step.input_map.items():
-            if step_inputs is not None and model_input not in step_inputs:
-                found.add(
-                    (*loc, "input_map", model_input),
-                    f"{model_input!r} is not an input of {step.model}; its inputs: {', '.join(sorted(step_inputs))}",
-                )
-            if tensor not in available:
-                found.add(
-                    (*loc, "input_map", model_input),
-                    f"tensor {tensor!r} is neither an ensemble input nor produced by an earlier step; "
-                    f"available: {', '.join(sorted(available))}",
-                )
-        for model_output, tensor in step.output_map.items():
-            if step_outputs is not None and model_output not in step_outputs:
-                found.add(
-                    (*loc, "output_map", model_output),
-                    f"{model_output!r} is not an output of {step.model}; "
-                    f"its outputs: {', '.join(sorted(step_outputs))}",
-                )
-            available.add(tensor)
-            produced.add(tensor)
-    for o, name in enumerate(t.name for t in m.outputs or []):
-        if name not in produced:
-            found.add(("models", i, "outputs", o, "name"), f"ensemble output {name!r} is not produced by any step")
 
 
 @dataclass(frozen=True)
