@@ -1,7 +1,8 @@
 """The converter interface: one Protocol, one result dataclass, one context.
 
 A converter turns one format into the next (`savedmodel2onnx`); `plan()` in `__init__` chains them for a
-target. TensorFlow, tf2onnx, onnx and TensorRT are imported inside `convert()`/`available()` only.
+target. TensorFlow, tf2onnx, onnx and TensorRT are imported inside `convert()`/`available()` only, through
+`repo_builder.deps` (a missing one is a MissingDependencyError with the install hint).
 Converters never print: they write to `ctx.log` (the model's log file).
 """
 
