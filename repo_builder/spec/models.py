@@ -161,25 +161,39 @@ class Source(_Base):
 
 
 class QueuePolicy(_Base):
-    timeout_action: Annotated[Literal["REJECT", "DELAY"], BeforeValidator(_upper, json_schema_input_type=str)] = (
-        "REJECT"
+    timeout_action: Annotated[Literal["REJECT", "DELAY"], BeforeValidator(_upper, json_schema_input_type=str)] = Field(
+        default="REJECT", description="What happens to a request that times out in the queue: REJECT or DELAY."
     )
-    default_timeout_microseconds: NonNegativeInt = 0
-    allow_timeout_override: bool = False
-    max_queue_size: NonNegativeInt = 0
+    default_timeout_microseconds: NonNegativeInt = Field(
+        default=0, description="Queue timeout of a request that sets none; 0 = no timeout."
+    )
+    allow_timeout_override: bool = Field(default=False, description="Requests may set their own, shorter timeout.")
+    max_queue_size: NonNegativeInt = Field(default=0, description="Most requests waiting in the queue; 0 = unlimited.")
 
 
 class DynamicBatching(_Base):
     """Triton's dynamic batcher. `dynamic_batching: false` turns it off; absent = on when the model batches."""
 
-    enabled: bool = True
-    preferred_batch_size: list[PositiveInt] = Field(default_factory=list)
-    max_queue_delay_microseconds: NonNegativeInt = 0
-    preserve_ordering: bool = False
-    priority_levels: NonNegativeInt = 0
-    default_priority_level: NonNegativeInt = 0
-    default_queue_policy: QueuePolicy | None = None
-    priority_queue_policy: dict[int, QueuePolicy] = Field(default_factory=dict)
+    enabled: bool = Field(default=True, description="Turn dynamic batching on or off.")
+    preferred_batch_size: list[PositiveInt] = Field(
+        default_factory=list, description="Batch sizes the batcher aims for, each in 1..max_batch_size."
+    )
+    max_queue_delay_microseconds: NonNegativeInt = Field(
+        default=0, description="How long a request may wait for others to form a batch."
+    )
+    preserve_ordering: bool = Field(default=False, description="Return responses in the order the requests came in.")
+    priority_levels: NonNegativeInt = Field(
+        default=0, description="Number of request priority levels; 0 = no priorities."
+    )
+    default_priority_level: NonNegativeInt = Field(
+        default=0, description="Priority of a request that sets none, in 1..priority_levels."
+    )
+    default_queue_policy: QueuePolicy | None = Field(
+        default=None, description="Queue policy of every priority level not in priority_queue_policy."
+    )
+    priority_queue_policy: dict[int, QueuePolicy] = Field(
+        default_factory=dict, description="Priority level -> its queue policy."
+    )
 
     @model_validator(mode="after")
     def _priorities(self) -> DynamicBatching:
@@ -207,11 +221,16 @@ class InstanceGroup(_Base):
     kind: Annotated[
         Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"],
         BeforeValidator(_kind, json_schema_input_type=str),
-    ] = "KIND_AUTO"
-    count: PositiveInt = 1
-    gpus: list[NonNegativeInt] | None = None
+    ] = Field(
+        default="KIND_AUTO",
+        description="Where the instances run: KIND_AUTO, KIND_CPU, KIND_GPU or KIND_MODEL (or auto, cpu, gpu, model).",
+    )
+    count: PositiveInt = Field(default=1, description="Instances per device (per GPU with KIND_GPU).")
+    gpus: list[NonNegativeInt] | None = Field(
+        default=None, description="GPU indices to place instances on (kind KIND_GPU only); default: every GPU."
+    )
     profile: list[str] | None = Field(default=None, description="TensorRT optimization profiles (plans only).")
-    name: str | None = None
+    name: str | None = Field(default=None, description="Name of the instance group; default: Triton's.")
 
     @model_validator(mode="after")
     def _gpus_need_gpu(self) -> InstanceGroup:
@@ -221,9 +240,9 @@ class InstanceGroup(_Base):
 
 
 class VersionPolicy(_Base):
-    latest: PositiveInt | None = None
-    all: bool | None = None
-    specific: list[PositiveInt] | None = None
+    latest: PositiveInt | None = Field(default=None, description="Serve the newest N versions.")
+    all: bool | None = Field(default=None, description="Serve every version.")
+    specific: list[PositiveInt] | None = Field(default=None, description="Serve these versions (each in versions).")
 
     @model_validator(mode="after")
     def _one(self) -> VersionPolicy:
@@ -234,15 +253,17 @@ class VersionPolicy(_Base):
 
 
 class WarmupInput(_Base):
-    data: Literal["zero", "random"] = "random"
+    data: Literal["zero", "random"] = Field(
+        default="random", description="Warmup data when no file is given: zero or random."
+    )
     dims: list[int] | None = Field(default=None, description="Concrete dims; default: the input's, -1 -> 1.")
     file: str | None = Field(default=None, description="Raw little-endian data file (Triton input_data_file).")
 
 
 class Warmup(_Base):
-    name: str = Field(min_length=1)
-    batch_size: PositiveInt = 1
-    count: PositiveInt = 1
+    name: str = Field(min_length=1, description="Name of this warmup sample.")
+    batch_size: PositiveInt = Field(default=1, description="Batch size of the warmup request (1..max_batch_size).")
+    count: PositiveInt = Field(default=1, description="How many times the warmup request is run.")
     inputs: dict[str, WarmupInput] = Field(
         default_factory=dict, description="Per input; inputs not named get random data of their dtype and dims."
     )
@@ -254,59 +275,79 @@ class Warmup(_Base):
 class TensorRTAccelerator(_Base):
     """Online TensorRT inside Triton's ONNX Runtime or TensorFlow backend (gpu_execution_accelerator)."""
 
-    enabled: bool = True
-    max_workspace_size_bytes: PositiveInt | None = None
+    enabled: bool = Field(default=True, description="Turn the accelerator on or off.")
+    max_workspace_size_bytes: PositiveInt | None = Field(
+        default=None, description="TensorRT workspace size in bytes; default: the backend's."
+    )
     max_cached_engines: PositiveInt | None = Field(default=None, description="TensorFlow backend only.")
     minimum_segment_size: PositiveInt | None = Field(default=None, description="TensorFlow backend only.")
 
 
 class GraphSpec(_Base):
-    batch_size: NonNegativeInt = 0
-    inputs: dict[str, list[int]] = Field(default_factory=dict)
+    batch_size: NonNegativeInt = Field(
+        default=0, description="Batch size the CUDA graph is captured for (0 when max_batch_size is 0)."
+    )
+    inputs: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="Input name -> concrete dims (without the batch dimension) the graph is captured for.",
+    )
 
 
 class Optimization(_Base):
     tensorrt: Annotated[
         TensorRTAccelerator | None,
         BeforeValidator(_enabled_shorthand, json_schema_input_type=TensorRTAccelerator | bool | None),
-    ] = None
+    ] = Field(
+        default=None,
+        description="TensorRT inside the ONNX Runtime or TensorFlow backend; `true` is short for {enabled: true}.",
+    )
     auto_mixed_precision: bool = Field(default=False, description="TensorFlow backend only; not with tensorrt.")
     cuda_graphs: bool = Field(default=False, description="TensorRT plans only.")
     graph_specs: list[GraphSpec] = Field(default_factory=list, description="TensorRT plans only.")
-    input_pinned_memory: bool | None = None
-    output_pinned_memory: bool | None = None
+    input_pinned_memory: bool | None = Field(
+        default=None, description="Use pinned memory for inputs; default: Triton's."
+    )
+    output_pinned_memory: bool | None = Field(
+        default=None, description="Use pinned memory for outputs; default: Triton's."
+    )
 
 
 class TensorRTBuild(_Base):
     """How a TensorRT plan is built (target tensorrt)."""
 
-    workspace_mib: PositiveInt = 1024
+    workspace_mib: PositiveInt = Field(default=1024, description="TensorRT builder workspace in MiB.")
     opt_batch_size: PositiveInt | None = Field(default=None, description="Default: half of max_batch_size.")
     shapes: dict[str, dict[Literal["min", "opt", "max"], list[PositiveInt]]] = Field(
         default_factory=dict,
         description="Per input with variable dims: min/opt/max shapes without the batch dimension.",
     )
-    timing_cache: bool = True
+    timing_cache: bool = Field(default=True, description="Keep a timing cache next to the plan so rebuilds are faster.")
 
 
 class TFTRTBuild(_Base):
     """TF-TRT conversion settings (target tftrt)."""
 
-    minimum_segment_size: PositiveInt = 3
-    max_workspace_size_bytes: PositiveInt = 1 << 30
-    maximum_cached_engines: PositiveInt = 1
-    profile_strategy: Literal["Range", "Optimal", "Range+Optimal", "ImplicitBatchModeCompatible"] = "Range"
-    allow_build_at_runtime: bool = False
+    minimum_segment_size: PositiveInt = Field(
+        default=3, description="Smallest subgraph (in ops) TF-TRT replaces with a TensorRT engine."
+    )
+    max_workspace_size_bytes: PositiveInt = Field(default=1 << 30, description="TensorRT workspace size in bytes.")
+    maximum_cached_engines: PositiveInt = Field(default=1, description="Most engines cached per TensorRT subgraph.")
+    profile_strategy: Literal["Range", "Optimal", "Range+Optimal", "ImplicitBatchModeCompatible"] = Field(
+        default="Range", description="TF-TRT optimization profile strategy for dynamic shapes."
+    )
+    allow_build_at_runtime: bool = Field(default=False, description="Let TF-TRT build missing engines while serving.")
 
 
 class Calibration(_Base):
     data: str = Field(description=".npz file with one array per input name (batch on axis 0).")
-    batch_size: PositiveInt = 8
-    max_batches: PositiveInt = 16
+    batch_size: PositiveInt = Field(default=8, description="Rows of the calibration data per calibration batch.")
+    max_batches: PositiveInt = Field(default=16, description="Most calibration batches used.")
 
 
 class Verify(_Base):
-    enabled: bool = True
+    enabled: bool = Field(
+        default=True, description="Compare the converted model's outputs with the source model's after the build."
+    )
     atol: PositiveFloat | None = Field(default=None, description="Default by precision: 1e-4 fp32, 1e-2 fp16.")
     rtol: PositiveFloat | None = Field(default=None, description="Default by precision: 1e-3 fp32, 5e-2 fp16.")
     batch_sizes: list[PositiveInt] | None = Field(default=None, description="Default: 1, a middle one, max.")
@@ -315,13 +356,15 @@ class Verify(_Base):
 class Thresholds(_Base):
     """Performance thresholds that make `repo-builder validate` fail."""
 
-    p99_latency_ms: PositiveFloat | None = None
+    p99_latency_ms: PositiveFloat | None = Field(
+        default=None, description="99th-percentile latency in milliseconds that `repo-builder validate` may not exceed."
+    )
     min_throughput: PositiveFloat | None = Field(default=None, description="Inferences per second.")
 
 
 class EnsembleStep(_Base):
-    model: str = Field(min_length=1)
-    version: int = -1
+    model: str = Field(min_length=1, description="Name of the step's model (another model in this spec).")
+    version: int = Field(default=-1, description="Version of the step's model; -1 = the latest.")
     input_map: dict[str, str] = Field(description="Step model's input name -> ensemble tensor name.")
     output_map: dict[str, str] = Field(description="Step model's output name -> ensemble tensor name.")
 
@@ -331,16 +374,25 @@ class EnsembleStep(_Base):
 
 class ModelSpec(_Base):
     name: str = Field(description="Model name; also its folder in the repository.")
-    source: Source | None = None
+    source: Source | None = Field(
+        default=None,
+        description="The TensorFlow model to convert: one of python, saved_model, keras_file (none for an ensemble).",
+    )
     target: Target = Field(description="Conversion target: " + ", ".join(TARGETS) + ".")
-    versions: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+    versions: list[PositiveInt] = Field(
+        default_factory=lambda: [1], min_length=1, description="Version folders to build, each holding the same model."
+    )
     max_batch_size: NonNegativeInt = Field(
         default=8, description="0 = the model does not batch and dims are the full shape."
     )
     signature: str = Field(default="serving_default", description="SavedModel signature to serve.")
     inputs: list[InputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
-    outputs: list[OutputSpec] | None = None
-    precision: Precision = "fp32"
+    outputs: list[OutputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
+    precision: Precision = Field(
+        default="fp32",
+        description="fp32, fp16 or int8. int8: targets tftrt and tensorrt, with calibration; fp16 on other "
+        "targets: the TensorRT accelerator (optimization: {tensorrt: true}).",
+    )
     opset: int = Field(default=17, ge=13, le=18, description="ONNX opset for tf2onnx (13..18).")
     python_runtime: Literal["onnxruntime", "tensorflow"] | None = Field(
         default=None, description="What the generated model.py runs (target python). Default onnxruntime."
@@ -348,24 +400,40 @@ class ModelSpec(_Base):
     dynamic_batching: Annotated[
         DynamicBatching | None,
         BeforeValidator(_enabled_shorthand, json_schema_input_type=DynamicBatching | bool | None),
-    ] = None
-    instance_groups: list[InstanceGroup] | None = None
-    version_policy: VersionPolicy | None = None
-    warmup: list[Warmup] = Field(default_factory=list)
-    response_cache: bool = False
-    optimization: Optimization | None = None
-    parameters: dict[str, str] = Field(default_factory=dict)
+    ] = Field(
+        default=None, description="Triton's dynamic batcher; `false` turns it off. Default: on when max_batch_size > 0."
+    )
+    instance_groups: list[InstanceGroup] | None = Field(
+        default=None, description="How many instances run, and where (CPU, GPU). Default: Triton's."
+    )
+    version_policy: VersionPolicy | None = Field(
+        default=None, description="Which versions Triton serves. Default: Triton's (the latest)."
+    )
+    warmup: list[Warmup] = Field(default_factory=list, description="Requests Triton runs when it loads the model.")
+    response_cache: bool = Field(
+        default=False, description="Cache responses in Triton's response cache (size: triton.cache_size_bytes)."
+    )
+    optimization: Optimization | None = Field(
+        default=None, description="Triton's optimization settings for the model's backend."
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Extra config.pbtxt parameters: key -> string value."
+    )
     cc_model_filenames: dict[str, str] = Field(
         default_factory=dict, description="Compute capability (e.g. '8.6') -> plan file name (tensorrt)."
     )
-    calibration: Calibration | None = None
-    tensorrt: TensorRTBuild | None = None
-    tftrt: TFTRTBuild | None = None
+    calibration: Calibration | None = Field(default=None, description="INT8 calibration data (precision int8).")
+    tensorrt: TensorRTBuild | None = Field(
+        default=None, description="How the TensorRT plan is built (target tensorrt)."
+    )
+    tftrt: TFTRTBuild | None = Field(default=None, description="TF-TRT conversion settings (target tftrt).")
     steps: list[EnsembleStep] | None = Field(default=None, description="Ensemble steps (target ensemble).")
     verify: Annotated[Verify, BeforeValidator(_enabled_shorthand, json_schema_input_type=Verify | bool)] = Field(
-        default_factory=Verify
+        default_factory=Verify, description="Check the converted model against the source model; `false` skips it."
     )
-    validation: Thresholds = Field(default_factory=Thresholds)
+    validation: Thresholds = Field(
+        default_factory=Thresholds, description="Performance thresholds `repo-builder validate` checks."
+    )
 
     @field_validator("name")
     @classmethod
@@ -409,12 +477,20 @@ class TritonSettings(_Base):
         pattern=r"^\d\d\.\d\d$",
         description="NGC release (yy.mm). Default: the newest release that serves every model in the spec.",
     )
-    http_port: int = Field(default=8000, ge=1, le=65535)
-    grpc_port: int = Field(default=8001, ge=1, le=65535)
-    metrics_port: int = Field(default=8002, ge=1, le=65535)
+    http_port: int = Field(default=8000, ge=1, le=65535, description="Host port published for Triton's HTTP endpoint.")
+    grpc_port: int = Field(default=8001, ge=1, le=65535, description="Host port published for Triton's gRPC endpoint.")
+    metrics_port: int = Field(
+        default=8002, ge=1, le=65535, description="Host port published for Triton's Prometheus metrics."
+    )
     bind_address: str = Field(default="127.0.0.1", description="Host address the published ports bind to.")
-    shm_size: str = Field(default="1g", pattern=r"^\d+[bkmgBKMG]?$")
-    model_control_mode: Literal["none", "poll", "explicit"] = "none"
+    shm_size: str = Field(
+        default="1g",
+        pattern=r"^\d+[bkmgBKMG]?$",
+        description="Shared memory of the Triton container (docker shm_size), e.g. 1g.",
+    )
+    model_control_mode: Literal["none", "poll", "explicit"] = Field(
+        default="none", description="tritonserver --model-control-mode: none, poll or explicit."
+    )
     restricted_api_key_env: str = Field(
         default="TRITON_ADMIN_KEY",
         description="Environment variable holding the key for the model-repository and shared-memory APIs.",
@@ -437,8 +513,10 @@ class TritonSettings(_Base):
 
 class Spec(_Base):
     repository: str = Field(default="model_repository", description="Output folder, relative to the spec file.")
-    triton: TritonSettings = Field(default_factory=TritonSettings)
-    models: list[ModelSpec] = Field(min_length=1)
+    triton: TritonSettings = Field(
+        default_factory=TritonSettings, description="How the Triton server is deployed (docker-compose.yml)."
+    )
+    models: list[ModelSpec] = Field(min_length=1, description="The models to build, at least one.")
 
     _path: Path | None = PrivateAttr(default=None)
 
