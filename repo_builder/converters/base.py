@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from repo_builder.spec.models import ModelSpec
+
+if TYPE_CHECKING:
+    from repo_builder.inspect.tensors import Loaded
 
 #: tensorflow = any source the spec names (SavedModel folder, Keras file, Python factory)
 Format = Literal["tensorflow", "savedmodel", "onnx", "plan", "tftrt", "python"]
@@ -27,7 +30,7 @@ class Context:
     work: Path  # scratch folder for this model, removed after the build
     repo: Path  # the (staging) repository root, for outputs outside the model folder
     log: logging.Logger
-    loaded: Any = None  # inspect.Loaded, set once the source is loaded
+    loaded: Loaded | None = None  # set once the source is loaded
 
 
 @dataclass

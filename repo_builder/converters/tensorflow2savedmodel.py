@@ -48,7 +48,7 @@ class TensorFlow2SavedModel:
             return {n: tf.identity(result[n], name=n) for n in out_names}
 
         holder = tf.Module()
-        holder.model = loaded.keep
+        holder.model = loaded.trackable
         holder.serve = serve
         target = out / "model.savedmodel"
         ctx.log.info("exporting SavedModel: signature %r inputs %s outputs %s", model.signature, in_names, out_names)

@@ -204,7 +204,7 @@ def load_keras(model: Any) -> Loaded:
         flat = tf.nest.flatten(result)
         return dict(zip(out_names, flat, strict=True))
 
-    return Loaded("keras", inputs, outputs, call, keep=model)
+    return Loaded("keras", inputs, outputs, call, trackable=model)
 
 
 def _load_module(module: Any, where: str, signature: str) -> Loaded:
@@ -240,7 +240,7 @@ def _load_module(module: Any, where: str, signature: str) -> Loaded:
     return _from_concrete(found[0].get_concrete_function(), "module", module)
 
 
-def _from_concrete(fn: Any, kind: str, keep: Any) -> Loaded:
+def _from_concrete(fn: Any, kind: str, trackable: Any) -> Loaded:
     tf = _tensorflow()
 
     args, kwargs = fn.structured_input_signature
@@ -262,7 +262,7 @@ def _from_concrete(fn: Any, kind: str, keep: Any) -> Loaded:
             return {t.name: result[t.name] for t in outputs}
         return dict(zip([t.name for t in outputs], tf.nest.flatten(result), strict=True))
 
-    return Loaded(kind, inputs, outputs, call, keep=keep)
+    return Loaded(kind, inputs, outputs, call, trackable=trackable)
 
 
 def load_saved_model(path: Path, signature: str) -> Loaded:
