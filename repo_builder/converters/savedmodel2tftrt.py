@@ -102,10 +102,9 @@ class SavedModel2TFTRT:
             raise MissingDependencyError(f"model {model.name}: {problem}")
         import numpy as np
 
-        trt = deps.require("tensorflow.python.compiler.tensorrt.trt_convert")
-
         from repo_builder.triton import dtypes
 
+        trt = deps.require("tensorflow.python.compiler.tensorrt.trt_convert")
         kwargs = converter_kwargs(model, src)
         ctx.log.info("TrtGraphConverterV2(%s)", kwargs)
         converter = trt.TrtGraphConverterV2(**kwargs)
