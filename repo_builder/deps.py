@@ -1,4 +1,9 @@
-"""Optional heavy dependencies: imported only where used, with a clear message when absent."""
+"""Optional heavy dependencies: imported only where used, with a clear message when absent.
+
+Every import of TensorFlow, tf2onnx, onnx, onnxruntime or TensorRT goes through `require()` (or follows
+one), so that a missing package is a MissingDependencyError naming the extra to install, never a raw
+ModuleNotFoundError. A submodule (`tf2onnx.tf_loader`) is installed by its top-level package's extra.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +33,13 @@ def is_available(module: str) -> bool:
         return False
 
 
+def _extra(module: str) -> tuple[str, str]:
+    return OPTIONAL.get(module.split(".")[0], ("all", "this command"))
+
+
 def install_hint(module: str) -> str:
-    extra, _ = OPTIONAL.get(module, ("all", ""))
-    return f"pip install 'repo-builder[{extra}]'"
+    """The command that installs `module` (or the package it belongs to)."""
+    return f"pip install 'repo-builder[{_extra(module)[0]}]'"
 
 
 def require(module: str) -> ModuleType:
@@ -38,8 +47,7 @@ def require(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        extra, purpose = OPTIONAL.get(module, ("all", "this command"))
+        _, purpose = _extra(module)
         raise MissingDependencyError(
-            f"{module} is needed for {purpose} but cannot be imported ({e}).\n"
-            f"Install it with: pip install 'repo-builder[{extra}]'"
+            f"{module} is needed for {purpose} but cannot be imported ({e}).\nInstall it with: {install_hint(module)}"
         ) from e

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
+from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.spec.models import ModelSpec
 
@@ -45,8 +46,6 @@ class ToPython:
     artifact: ClassVar[str]
 
     def available(self) -> str | None:
-        from repo_builder import deps
-
         module = "onnxruntime" if self.runtime == "onnxruntime" else "tensorflow"
         return None if deps.is_available(module) else f"{module} is missing: {deps.install_hint(module)}"
 

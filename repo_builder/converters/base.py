@@ -1,7 +1,8 @@
 """The converter interface: one Protocol, one result dataclass, one context.
 
 A converter turns one format into the next (`savedmodel2onnx`); `plan()` in `__init__` chains them for a
-target. TensorFlow, tf2onnx, onnx and TensorRT are imported inside `convert()`/`available()` only.
+target. TensorFlow, tf2onnx, onnx and TensorRT are imported inside `convert()`/`available()` only, through
+`repo_builder.deps` (a missing one is a MissingDependencyError with the install hint).
 Converters never print: they write to `ctx.log` (the model's log file).
 """
 
@@ -10,9 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from repo_builder.spec.models import ModelSpec
+
+if TYPE_CHECKING:
+    from repo_builder.inspect.tensors import Loaded
 
 #: tensorflow = any source the spec names (SavedModel folder, Keras file, Python factory)
 Format = Literal["tensorflow", "savedmodel", "onnx", "plan", "tftrt", "python"]
@@ -26,7 +30,7 @@ class Context:
     work: Path  # scratch folder for this model, removed after the build
     repo: Path  # the (staging) repository root, for outputs outside the model folder
     log: logging.Logger
-    loaded: Any = None  # inspect.Loaded, set once the source is loaded
+    loaded: Loaded | None = None  # set once the source is loaded
 
 
 @dataclass

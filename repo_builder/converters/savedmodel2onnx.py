@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
 from repo_builder.spec.models import ModelSpec
+
+#: what the conversion imports (all installed by the same extra)
+_NEEDS = ("tensorflow", "tf2onnx", "onnx")
 
 
 def cli_line(saved_model: Path, output: Path, opset: int, signature: str) -> str:
@@ -24,15 +28,14 @@ class SavedModel2Onnx:
     target: ClassVar[Format] = "onnx"
 
     def available(self) -> str | None:
-        from repo_builder import deps
-
-        missing = [m for m in ("tensorflow", "tf2onnx", "onnx") if not deps.is_available(m)]
-        return f"{', '.join(missing)} missing: pip install 'repo-builder[convert]'" if missing else None
+        missing = [m for m in _NEEDS if not deps.is_available(m)]
+        return f"{', '.join(missing)} missing: {deps.install_hint(missing[0])}" if missing else None
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
-        import onnx
-        import tf2onnx
-        from tf2onnx import tf_loader
+        deps.require("tensorflow")
+        onnx = deps.require("onnx")
+        tf2onnx = deps.require("tf2onnx")
+        tf_loader = deps.require("tf2onnx.tf_loader")
 
         target = out / "model.onnx"
         ctx.log.info("equivalent command: %s", cli_line(src, target, model.opset, model.signature))

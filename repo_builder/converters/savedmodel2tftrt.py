@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError, MissingDependencyError
 from repo_builder.spec.models import ModelSpec, TFTRTBuild
@@ -89,11 +90,9 @@ class SavedModel2TFTRT:
     target: ClassVar[Format] = "tftrt"
 
     def available(self) -> str | None:
-        from repo_builder import deps
-
         if not deps.is_available("tensorflow"):
             return "TensorFlow is missing: " + deps.install_hint("tensorflow")
-        import tensorflow as tf
+        tf = deps.require("tensorflow")
 
         return capability_message(tf.__version__, bool(tf.sysconfig.get_build_info().get("is_tensorrt_build")))
 
@@ -102,10 +101,10 @@ class SavedModel2TFTRT:
         if problem:
             raise MissingDependencyError(f"model {model.name}: {problem}")
         import numpy as np
-        from tensorflow.python.compiler.tensorrt import trt_convert as trt
 
         from repo_builder.triton import dtypes
 
+        trt = deps.require("tensorflow.python.compiler.tensorrt.trt_convert")
         kwargs = converter_kwargs(model, src)
         ctx.log.info("TrtGraphConverterV2(%s)", kwargs)
         converter = trt.TrtGraphConverterV2(**kwargs)

@@ -8,8 +8,9 @@ dict keyed by the output names, so the served names are the ones in the spec and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
 from repo_builder.spec.models import ModelSpec
@@ -21,12 +22,10 @@ class TensorFlow2SavedModel:
     target: ClassVar[Format] = "savedmodel"
 
     def available(self) -> str | None:
-        from repo_builder import deps
-
         return None if deps.is_available("tensorflow") else "TensorFlow is missing: " + deps.install_hint("tensorflow")
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
-        import tensorflow as tf
+        tf = deps.require("tensorflow")
 
         from repo_builder.inspect.sources import load_source
         from repo_builder.triton import dtypes
@@ -44,12 +43,12 @@ class TensorFlow2SavedModel:
         call = loaded.call
 
         @tf.function(input_signature=specs)
-        def serve(*args: tf.Tensor) -> dict[str, tf.Tensor]:
+        def serve(*args: Any) -> dict[str, Any]:
             result = call(dict(zip(in_names, args, strict=True)))
             return {n: tf.identity(result[n], name=n) for n in out_names}
 
         holder = tf.Module()
-        holder.model = loaded.keep
+        holder.model = loaded.trackable
         holder.serve = serve
         target = out / "model.savedmodel"
         ctx.log.info("exporting SavedModel: signature %r inputs %s outputs %s", model.signature, in_names, out_names)

@@ -74,7 +74,7 @@ def apply_spec_names(model: ModelSpec, loaded: Loaded) -> tuple[Loaded, dict[str
         rename(loaded.inputs, in_map),
         rename(loaded.outputs, out_map),
         renamed_call,
-        keep=loaded.keep,
+        trackable=loaded.trackable,
         notes=[
             *loaded.notes,
             "renamed " + ", ".join(f"{k} -> {v}" for k, v in {**in_map, **out_map}.items()),

@@ -1,4 +1,4 @@
-"""Load any source the spec names and read its serving signature (TensorFlow, imported inside).
+"""Load any source the spec names and read its serving signature (TensorFlow, imported inside through deps).
 
 `load_source()` turns a SavedModel folder, a Keras `.keras`/`.h5` file, or a Python factory returning a Keras
 model or a `tf.Module` into a `Loaded` model: its tensors as the user sees them and a callable that runs it.
@@ -15,11 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from repo_builder import deps
 from repo_builder.errors import ConversionError, SpecError
 from repo_builder.inspect.resolve import dims_of
 from repo_builder.inspect.tensors import Loaded, Tensor
 from repo_builder.spec.models import Source
 from repo_builder.triton import dtypes
+
+
+def _tensorflow() -> Any:
+    """TensorFlow, or MissingDependencyError with the install hint."""
+    return deps.require("tensorflow")
 
 
 def source_path(source: Source, base_dir: Path) -> Path | None:
@@ -79,7 +85,9 @@ def load_factory(ref: str, base_dir: Path) -> Callable[[], Any]:
 
 
 def load_source(source: Source, base_dir: Path, signature: str = "serving_default") -> Loaded:
-    """Load a source with TensorFlow. Raises ConversionError/SpecError saying what and where."""
+    """Load a source with TensorFlow. Raises ConversionError/SpecError saying what and where, and
+    MissingDependencyError (with the install hint) before anything else when TensorFlow cannot be imported."""
+    _tensorflow()  # before a Python factory's own `import tensorflow` would fail less helpfully
     if source.kind == "saved_model":
         return load_saved_model(base_dir / source.ref, signature)
     if source.kind == "keras_file":
@@ -94,7 +102,7 @@ def load_source(source: Source, base_dir: Path, signature: str = "serving_defaul
 
 def from_object(obj: Any, where: str, signature: str = "serving_default") -> Loaded:
     """A Keras model (Keras 3 or tf_keras) or a tf.Module with a serving signature."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     if _is_keras(obj):
         return load_keras(obj)
@@ -168,7 +176,7 @@ def _output_names(model: Any, count: int) -> list[str]:
 
 def load_keras(model: Any) -> Loaded:
     """Keras 3 or tf_keras model: inputs named by their Input, outputs by output layer (or dict key)."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     structured_in = model.input
     if isinstance(structured_in, dict):
@@ -196,12 +204,12 @@ def load_keras(model: Any) -> Loaded:
         flat = tf.nest.flatten(result)
         return dict(zip(out_names, flat, strict=True))
 
-    return Loaded("keras", inputs, outputs, call, keep=model)
+    return Loaded("keras", inputs, outputs, call, trackable=model)
 
 
 def _load_module(module: Any, where: str, signature: str) -> Loaded:
     """A tf.Module: its `signatures` dict, else its one @tf.function with an input_signature."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     sigs = getattr(module, "signatures", None)
     if isinstance(sigs, dict) and sigs:
@@ -232,8 +240,8 @@ def _load_module(module: Any, where: str, signature: str) -> Loaded:
     return _from_concrete(found[0].get_concrete_function(), "module", module)
 
 
-def _from_concrete(fn: Any, kind: str, keep: Any) -> Loaded:
-    import tensorflow as tf
+def _from_concrete(fn: Any, kind: str, trackable: Any) -> Loaded:
+    tf = _tensorflow()
 
     args, kwargs = fn.structured_input_signature
     specs = list(kwargs.items()) if kwargs else [(s.name, s) for s in tf.nest.flatten(args)]
@@ -254,11 +262,11 @@ def _from_concrete(fn: Any, kind: str, keep: Any) -> Loaded:
             return {t.name: result[t.name] for t in outputs}
         return dict(zip([t.name for t in outputs], tf.nest.flatten(result), strict=True))
 
-    return Loaded(kind, inputs, outputs, call, keep=keep)
+    return Loaded(kind, inputs, outputs, call, trackable=trackable)
 
 
 def load_saved_model(path: Path, signature: str) -> Loaded:
-    import tensorflow as tf
+    tf = _tensorflow()
 
     if not (path / "saved_model.pb").is_file():
         raise SpecError(f"source saved_model: {path} is not a SavedModel folder (no saved_model.pb)")
@@ -270,8 +278,8 @@ def load_saved_model(path: Path, signature: str) -> Loaded:
 
 def read_signature(path: Path, signature: str = "serving_default") -> tuple[list[Tensor], list[Tensor]]:
     """A SavedModel signature from its protobuf, without building or running the graph."""
-    import tensorflow as tf
-    from tensorflow.python.saved_model.loader_impl import parse_saved_model
+    tf = _tensorflow()
+    parse_saved_model = deps.require("tensorflow.python.saved_model.loader_impl").parse_saved_model
 
     saved = parse_saved_model(str(path))
     for mg in saved.meta_graphs:

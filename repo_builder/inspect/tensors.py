@@ -24,5 +24,7 @@ class Loaded:
     inputs: list[Tensor]
     outputs: list[Tensor]
     call: Callable[[dict[str, Any]], dict[str, Any]]
-    keep: Any = None  # the object to track when exporting (variables live there)
+    #: the object that holds the model's variables (Keras model, tf.Module, loaded SavedModel): the exported
+    #: SavedModel tracks it, so the variables are saved with the serving function
+    trackable: Any = None
     notes: list[str] = field(default_factory=list)

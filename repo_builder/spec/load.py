@@ -12,7 +12,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from repo_builder.errors import SpecError
-from repo_builder.spec.models import Issues, Loc, Spec, duplicate_name_message
+from repo_builder.spec.models import Spec, duplicate_name_message
+from repo_builder.spec.problems import Issues, Loc, Problem
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,6 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
         found = _inner_model(arg)
         if found is not None:
             return found
-    for meta in getattr(annotation, "__metadata__", ()) or ():
-        del meta
     origin = getattr(annotation, "__origin__", None)
     if origin is not None and origin is not annotation:
         return _inner_model(origin)
@@ -218,18 +217,11 @@ def _describe(error: dict[str, Any]) -> str:
     if kind.startswith("int_") or kind.startswith("float_") or kind.startswith("bool_") or kind.startswith("string_"):
         msg = error["msg"]
         return f"got {value!r}; {msg[0].lower() + msg[1:]}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long"):
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long"):
         msg = error["msg"]
         return f"got {value!r}; {msg[0].lower() + msg[1:]}"
     msg = error["msg"]
     return f"{msg[0].lower() + msg[1:]} (got {value!r})"
-
-
-@dataclass(frozen=True)
-class Problem:
-    loc: Loc
-    message: str
-    key: bool = False
 
 
 def _problems(e: ValidationError) -> list[Problem]:
@@ -238,7 +230,7 @@ def _problems(e: ValidationError) -> list[Problem]:
         loc: Loc = tuple(error["loc"])
         cause = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
         if isinstance(cause, Issues):
-            problems.extend(Problem(loc + sub, msg) for sub, msg in cause.issues)
+            problems.extend(Problem(loc + p.loc, p.message, p.key) for p in cause.problems)
         else:
             problems.append(Problem(loc, _describe(dict(error)), key=error["type"] == "extra_forbidden"))
     return problems

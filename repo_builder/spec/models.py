@@ -1,8 +1,8 @@
 """The YAML spec as pydantic models. `repo_builder.spec.load_spec()` (spec/load.py) is the one way in.
 
 Every model is frozen and forbids unknown keys. Rules that involve several fields live in model
-validators, which raise `Issues` carrying the exact sub-path of each problem, so that `load_spec`
-can point at the line and column of the offending value.
+validators (a model entry's in spec/rules.py), which raise `Issues` (spec/problems.py) carrying the exact
+sub-path of each problem, so that `load_spec` can point at the line and column of the offending value.
 """
 
 from __future__ import annotations
@@ -25,30 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from repo_builder.spec.problems import Issues
+from repo_builder.spec.rules import check_ensemble as _check_ensemble
+from repo_builder.spec.rules import check_model
 from repo_builder.triton import dtypes
-from repo_builder.triton.platforms import PLATFORMS, TARGETS
+from repo_builder.triton.platforms import TARGETS
 
-Loc = tuple[str | int, ...]
-
-
-class Issues(ValueError):
-    """One or more problems found by a validator, each with a path relative to the validated object."""
-
-    def __init__(self, issues: list[tuple[Loc, str]]) -> None:
-        super().__init__("; ".join(msg for _, msg in issues))
-        self.issues = issues
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.items: list[tuple[Loc, str]] = []
-
-    def add(self, loc: Loc, message: str) -> None:
-        self.items.append((loc, message))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise Issues(self.items)
+#: the name TritonSettings' and Spec's validators collect their problems with
+_Collector = Issues
 
 
 class _Base(BaseModel):
@@ -149,9 +133,9 @@ class Source(_Base):
                 + "; expected exactly one"
             )
         if self.python is not None and not re.fullmatch(r"[^:]+:[A-Za-z_][A-Za-z0-9_]*", self.python):
-            raise Issues([(("python",), f"{self.python!r} is not `file.py:function` or `module:function`")])
+            raise Issues.one(("python",), f"{self.python!r} is not `file.py:function` or `module:function`")
         if self.keras_file is not None and not self.keras_file.endswith((".keras", ".h5")):
-            raise Issues([(("keras_file",), f"{self.keras_file!r} must end in .keras or .h5")])
+            raise Issues.one(("keras_file",), f"{self.keras_file!r} must end in .keras or .h5")
         return self
 
     @property
@@ -177,29 +161,43 @@ class Source(_Base):
 
 
 class QueuePolicy(_Base):
-    timeout_action: Annotated[Literal["REJECT", "DELAY"], BeforeValidator(_upper, json_schema_input_type=str)] = (
-        "REJECT"
+    timeout_action: Annotated[Literal["REJECT", "DELAY"], BeforeValidator(_upper, json_schema_input_type=str)] = Field(
+        default="REJECT", description="What happens to a request that times out in the queue: REJECT or DELAY."
     )
-    default_timeout_microseconds: NonNegativeInt = 0
-    allow_timeout_override: bool = False
-    max_queue_size: NonNegativeInt = 0
+    default_timeout_microseconds: NonNegativeInt = Field(
+        default=0, description="Queue timeout of a request that sets none; 0 = no timeout."
+    )
+    allow_timeout_override: bool = Field(default=False, description="Requests may set their own, shorter timeout.")
+    max_queue_size: NonNegativeInt = Field(default=0, description="Most requests waiting in the queue; 0 = unlimited.")
 
 
 class DynamicBatching(_Base):
     """Triton's dynamic batcher. `dynamic_batching: false` turns it off; absent = on when the model batches."""
 
-    enabled: bool = True
-    preferred_batch_size: list[PositiveInt] = Field(default_factory=list)
-    max_queue_delay_microseconds: NonNegativeInt = 0
-    preserve_ordering: bool = False
-    priority_levels: NonNegativeInt = 0
-    default_priority_level: NonNegativeInt = 0
-    default_queue_policy: QueuePolicy | None = None
-    priority_queue_policy: dict[int, QueuePolicy] = Field(default_factory=dict)
+    enabled: bool = Field(default=True, description="Turn dynamic batching on or off.")
+    preferred_batch_size: list[PositiveInt] = Field(
+        default_factory=list, description="Batch sizes the batcher aims for, each in 1..max_batch_size."
+    )
+    max_queue_delay_microseconds: NonNegativeInt = Field(
+        default=0, description="How long a request may wait for others to form a batch."
+    )
+    preserve_ordering: bool = Field(default=False, description="Return responses in the order the requests came in.")
+    priority_levels: NonNegativeInt = Field(
+        default=0, description="Number of request priority levels; 0 = no priorities."
+    )
+    default_priority_level: NonNegativeInt = Field(
+        default=0, description="Priority of a request that sets none, in 1..priority_levels."
+    )
+    default_queue_policy: QueuePolicy | None = Field(
+        default=None, description="Queue policy of every priority level not in priority_queue_policy."
+    )
+    priority_queue_policy: dict[int, QueuePolicy] = Field(
+        default_factory=dict, description="Priority level -> its queue policy."
+    )
 
     @model_validator(mode="after")
     def _priorities(self) -> DynamicBatching:
-        found = _Collector()
+        found = Issues()
         if self.priority_levels:
             if not 1 <= self.default_priority_level <= self.priority_levels:
                 found.add(
@@ -223,23 +221,28 @@ class InstanceGroup(_Base):
     kind: Annotated[
         Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"],
         BeforeValidator(_kind, json_schema_input_type=str),
-    ] = "KIND_AUTO"
-    count: PositiveInt = 1
-    gpus: list[NonNegativeInt] | None = None
+    ] = Field(
+        default="KIND_AUTO",
+        description="Where the instances run: KIND_AUTO, KIND_CPU, KIND_GPU or KIND_MODEL (or auto, cpu, gpu, model).",
+    )
+    count: PositiveInt = Field(default=1, description="Instances per device (per GPU with KIND_GPU).")
+    gpus: list[NonNegativeInt] | None = Field(
+        default=None, description="GPU indices to place instances on (kind KIND_GPU only); default: every GPU."
+    )
     profile: list[str] | None = Field(default=None, description="TensorRT optimization profiles (plans only).")
-    name: str | None = None
+    name: str | None = Field(default=None, description="Name of the instance group; default: Triton's.")
 
     @model_validator(mode="after")
     def _gpus_need_gpu(self) -> InstanceGroup:
         if self.gpus is not None and self.kind != "KIND_GPU":
-            raise Issues([(("gpus",), f"gpus is only allowed with kind KIND_GPU, not {self.kind}")])
+            raise Issues.one(("gpus",), f"gpus is only allowed with kind KIND_GPU, not {self.kind}")
         return self
 
 
 class VersionPolicy(_Base):
-    latest: PositiveInt | None = None
-    all: bool | None = None
-    specific: list[PositiveInt] | None = None
+    latest: PositiveInt | None = Field(default=None, description="Serve the newest N versions.")
+    all: bool | None = Field(default=None, description="Serve every version.")
+    specific: list[PositiveInt] | None = Field(default=None, description="Serve these versions (each in versions).")
 
     @model_validator(mode="after")
     def _one(self) -> VersionPolicy:
@@ -250,15 +253,17 @@ class VersionPolicy(_Base):
 
 
 class WarmupInput(_Base):
-    data: Literal["zero", "random"] = "random"
+    data: Literal["zero", "random"] = Field(
+        default="random", description="Warmup data when no file is given: zero or random."
+    )
     dims: list[int] | None = Field(default=None, description="Concrete dims; default: the input's, -1 -> 1.")
     file: str | None = Field(default=None, description="Raw little-endian data file (Triton input_data_file).")
 
 
 class Warmup(_Base):
-    name: str = Field(min_length=1)
-    batch_size: PositiveInt = 1
-    count: PositiveInt = 1
+    name: str = Field(min_length=1, description="Name of this warmup sample.")
+    batch_size: PositiveInt = Field(default=1, description="Batch size of the warmup request (1..max_batch_size).")
+    count: PositiveInt = Field(default=1, description="How many times the warmup request is run.")
     inputs: dict[str, WarmupInput] = Field(
         default_factory=dict, description="Per input; inputs not named get random data of their dtype and dims."
     )
@@ -270,59 +275,79 @@ class Warmup(_Base):
 class TensorRTAccelerator(_Base):
     """Online TensorRT inside Triton's ONNX Runtime or TensorFlow backend (gpu_execution_accelerator)."""
 
-    enabled: bool = True
-    max_workspace_size_bytes: PositiveInt | None = None
+    enabled: bool = Field(default=True, description="Turn the accelerator on or off.")
+    max_workspace_size_bytes: PositiveInt | None = Field(
+        default=None, description="TensorRT workspace size in bytes; default: the backend's."
+    )
     max_cached_engines: PositiveInt | None = Field(default=None, description="TensorFlow backend only.")
     minimum_segment_size: PositiveInt | None = Field(default=None, description="TensorFlow backend only.")
 
 
 class GraphSpec(_Base):
-    batch_size: NonNegativeInt = 0
-    inputs: dict[str, list[int]] = Field(default_factory=dict)
+    batch_size: NonNegativeInt = Field(
+        default=0, description="Batch size the CUDA graph is captured for (0 when max_batch_size is 0)."
+    )
+    inputs: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="Input name -> concrete dims (without the batch dimension) the graph is captured for.",
+    )
 
 
 class Optimization(_Base):
     tensorrt: Annotated[
         TensorRTAccelerator | None,
         BeforeValidator(_enabled_shorthand, json_schema_input_type=TensorRTAccelerator | bool | None),
-    ] = None
+    ] = Field(
+        default=None,
+        description="TensorRT inside the ONNX Runtime or TensorFlow backend; `true` is short for {enabled: true}.",
+    )
     auto_mixed_precision: bool = Field(default=False, description="TensorFlow backend only; not with tensorrt.")
     cuda_graphs: bool = Field(default=False, description="TensorRT plans only.")
     graph_specs: list[GraphSpec] = Field(default_factory=list, description="TensorRT plans only.")
-    input_pinned_memory: bool | None = None
-    output_pinned_memory: bool | None = None
+    input_pinned_memory: bool | None = Field(
+        default=None, description="Use pinned memory for inputs; default: Triton's."
+    )
+    output_pinned_memory: bool | None = Field(
+        default=None, description="Use pinned memory for outputs; default: Triton's."
+    )
 
 
 class TensorRTBuild(_Base):
     """How a TensorRT plan is built (target tensorrt)."""
 
-    workspace_mib: PositiveInt = 1024
+    workspace_mib: PositiveInt = Field(default=1024, description="TensorRT builder workspace in MiB.")
     opt_batch_size: PositiveInt | None = Field(default=None, description="Default: half of max_batch_size.")
     shapes: dict[str, dict[Literal["min", "opt", "max"], list[PositiveInt]]] = Field(
         default_factory=dict,
         description="Per input with variable dims: min/opt/max shapes without the batch dimension.",
     )
-    timing_cache: bool = True
+    timing_cache: bool = Field(default=True, description="Keep a timing cache next to the plan so rebuilds are faster.")
 
 
 class TFTRTBuild(_Base):
     """TF-TRT conversion settings (target tftrt)."""
 
-    minimum_segment_size: PositiveInt = 3
-    max_workspace_size_bytes: PositiveInt = 1 << 30
-    maximum_cached_engines: PositiveInt = 1
-    profile_strategy: Literal["Range", "Optimal", "Range+Optimal", "ImplicitBatchModeCompatible"] = "Range"
-    allow_build_at_runtime: bool = False
+    minimum_segment_size: PositiveInt = Field(
+        default=3, description="Smallest subgraph (in ops) TF-TRT replaces with a TensorRT engine."
+    )
+    max_workspace_size_bytes: PositiveInt = Field(default=1 << 30, description="TensorRT workspace size in bytes.")
+    maximum_cached_engines: PositiveInt = Field(default=1, description="Most engines cached per TensorRT subgraph.")
+    profile_strategy: Literal["Range", "Optimal", "Range+Optimal", "ImplicitBatchModeCompatible"] = Field(
+        default="Range", description="TF-TRT optimization profile strategy for dynamic shapes."
+    )
+    allow_build_at_runtime: bool = Field(default=False, description="Let TF-TRT build missing engines while serving.")
 
 
 class Calibration(_Base):
     data: str = Field(description=".npz file with one array per input name (batch on axis 0).")
-    batch_size: PositiveInt = 8
-    max_batches: PositiveInt = 16
+    batch_size: PositiveInt = Field(default=8, description="Rows of the calibration data per calibration batch.")
+    max_batches: PositiveInt = Field(default=16, description="Most calibration batches used.")
 
 
 class Verify(_Base):
-    enabled: bool = True
+    enabled: bool = Field(
+        default=True, description="Compare the converted model's outputs with the source model's after the build."
+    )
     atol: PositiveFloat | None = Field(default=None, description="Default by precision: 1e-4 fp32, 1e-2 fp16.")
     rtol: PositiveFloat | None = Field(default=None, description="Default by precision: 1e-3 fp32, 5e-2 fp16.")
     batch_sizes: list[PositiveInt] | None = Field(default=None, description="Default: 1, a middle one, max.")
@@ -331,13 +356,15 @@ class Verify(_Base):
 class Thresholds(_Base):
     """Performance thresholds that make `repo-builder validate` fail."""
 
-    p99_latency_ms: PositiveFloat | None = None
+    p99_latency_ms: PositiveFloat | None = Field(
+        default=None, description="99th-percentile latency in milliseconds that `repo-builder validate` may not exceed."
+    )
     min_throughput: PositiveFloat | None = Field(default=None, description="Inferences per second.")
 
 
 class EnsembleStep(_Base):
-    model: str = Field(min_length=1)
-    version: int = -1
+    model: str = Field(min_length=1, description="Name of the step's model (another model in this spec).")
+    version: int = Field(default=-1, description="Version of the step's model; -1 = the latest.")
     input_map: dict[str, str] = Field(description="Step model's input name -> ensemble tensor name.")
     output_map: dict[str, str] = Field(description="Step model's output name -> ensemble tensor name.")
 
@@ -347,16 +374,25 @@ class EnsembleStep(_Base):
 
 class ModelSpec(_Base):
     name: str = Field(description="Model name; also its folder in the repository.")
-    source: Source | None = None
+    source: Source | None = Field(
+        default=None,
+        description="The TensorFlow model to convert: one of python, saved_model, keras_file (none for an ensemble).",
+    )
     target: Target = Field(description="Conversion target: " + ", ".join(TARGETS) + ".")
-    versions: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+    versions: list[PositiveInt] = Field(
+        default_factory=lambda: [1], min_length=1, description="Version folders to build, each holding the same model."
+    )
     max_batch_size: NonNegativeInt = Field(
         default=8, description="0 = the model does not batch and dims are the full shape."
     )
     signature: str = Field(default="serving_default", description="SavedModel signature to serve.")
     inputs: list[InputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
-    outputs: list[OutputSpec] | None = None
-    precision: Precision = "fp32"
+    outputs: list[OutputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
+    precision: Precision = Field(
+        default="fp32",
+        description="fp32, fp16 or int8. int8: targets tftrt and tensorrt, with calibration; fp16 on other "
+        "targets: the TensorRT accelerator (optimization: {tensorrt: true}).",
+    )
     opset: int = Field(default=17, ge=13, le=18, description="ONNX opset for tf2onnx (13..18).")
     python_runtime: Literal["onnxruntime", "tensorflow"] | None = Field(
         default=None, description="What the generated model.py runs (target python). Default onnxruntime."
@@ -364,24 +400,40 @@ class ModelSpec(_Base):
     dynamic_batching: Annotated[
         DynamicBatching | None,
         BeforeValidator(_enabled_shorthand, json_schema_input_type=DynamicBatching | bool | None),
-    ] = None
-    instance_groups: list[InstanceGroup] | None = None
-    version_policy: VersionPolicy | None = None
-    warmup: list[Warmup] = Field(default_factory=list)
-    response_cache: bool = False
-    optimization: Optimization | None = None
-    parameters: dict[str, str] = Field(default_factory=dict)
+    ] = Field(
+        default=None, description="Triton's dynamic batcher; `false` turns it off. Default: on when max_batch_size > 0."
+    )
+    instance_groups: list[InstanceGroup] | None = Field(
+        default=None, description="How many instances run, and where (CPU, GPU). Default: Triton's."
+    )
+    version_policy: VersionPolicy | None = Field(
+        default=None, description="Which versions Triton serves. Default: Triton's (the latest)."
+    )
+    warmup: list[Warmup] = Field(default_factory=list, description="Requests Triton runs when it loads the model.")
+    response_cache: bool = Field(
+        default=False, description="Cache responses in Triton's response cache (size: triton.cache_size_bytes)."
+    )
+    optimization: Optimization | None = Field(
+        default=None, description="Triton's optimization settings for the model's backend."
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Extra config.pbtxt parameters: key -> string value."
+    )
     cc_model_filenames: dict[str, str] = Field(
         default_factory=dict, description="Compute capability (e.g. '8.6') -> plan file name (tensorrt)."
     )
-    calibration: Calibration | None = None
-    tensorrt: TensorRTBuild | None = None
-    tftrt: TFTRTBuild | None = None
+    calibration: Calibration | None = Field(default=None, description="INT8 calibration data (precision int8).")
+    tensorrt: TensorRTBuild | None = Field(
+        default=None, description="How the TensorRT plan is built (target tensorrt)."
+    )
+    tftrt: TFTRTBuild | None = Field(default=None, description="TF-TRT conversion settings (target tftrt).")
     steps: list[EnsembleStep] | None = Field(default=None, description="Ensemble steps (target ensemble).")
     verify: Annotated[Verify, BeforeValidator(_enabled_shorthand, json_schema_input_type=Verify | bool)] = Field(
-        default_factory=Verify
+        default_factory=Verify, description="Check the converted model against the source model; `false` skips it."
     )
-    validation: Thresholds = Field(default_factory=Thresholds)
+    validation: Thresholds = Field(
+        default_factory=Thresholds, description="Performance thresholds `repo-builder validate` checks."
+    )
 
     @field_validator("name")
     @classmethod
@@ -411,148 +463,8 @@ class ModelSpec(_Base):
 
     @model_validator(mode="after")
     def _rules(self) -> ModelSpec:
-        found = _Collector()
-        platform = PLATFORMS[self.target]
-        mbs = self.max_batch_size
-
-        if self.target == "ensemble":
-            if self.source is not None:
-                found.add(("source",), "an ensemble has no source; it chains other models with steps")
-            if not self.steps:
-                found.add(("steps",), "an ensemble needs steps: [{model: NAME, input_map: {...}, output_map: {...}}]")
-            for key in ("inputs", "outputs"):
-                if not getattr(self, key):
-                    found.add((key,), f"an ensemble needs its {key} listed (name, dtype, dims)")
-            for key in ("instance_groups", "optimization", "warmup"):
-                if getattr(self, key):
-                    found.add((key,), f"an ensemble has no {key}; set it on the step models")
-            if self.dynamic_batching is not None and self.dynamic_batching.enabled:
-                found.add(("dynamic_batching",), "an ensemble has no dynamic batching; set it on the step models")
-        else:
-            if self.source is None:
-                found.add(("source",), "source is missing; expected one of python, saved_model or keras_file")
-            if self.steps is not None:
-                found.add(("steps",), f"steps are only for target ensemble, not {self.target}")
-
-        if len(set(self.versions)) != len(self.versions):
-            found.add(("versions",), f"versions {self.versions} repeat a version")
-
-        for key, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
-            seen: set[str] = set()
-            for i, t in enumerate(tensors or []):
-                if t.name in seen:
-                    found.add((key, i, "name"), f"{key[:-1]} name {t.name!r} is used twice")
-                seen.add(t.name)
-
-        db = self.dynamic_batching
-        if db is not None and db.enabled:
-            if mbs == 0:
-                found.add(
-                    ("dynamic_batching",),
-                    "dynamic batching needs max_batch_size > 0; set max_batch_size or dynamic_batching: false",
-                )
-            else:
-                for i, size in enumerate(db.preferred_batch_size):
-                    if size > mbs:
-                        found.add(
-                            ("dynamic_batching", "preferred_batch_size", i),
-                            f"{size} is larger than max_batch_size ({mbs}); each preferred size must be in 1..{mbs}",
-                        )
-
-        for i, group in enumerate(self.instance_groups or []):
-            if platform.gpu_only and group.kind == "KIND_CPU":
-                found.add(
-                    ("instance_groups", i, "kind"),
-                    f"target {self.target} runs only on a GPU; use KIND_GPU, or a CPU target (onnx, python"
-                    f"{', savedmodel' if self.target == 'tftrt' else ''})",
-                )
-            if group.profile is not None and self.target != "tensorrt":
-                found.add(("instance_groups", i, "profile"), "profile is only for target tensorrt (plans)")
-
-        if self.precision == "int8":
-            if self.target not in ("tftrt", "tensorrt"):
-                found.add(("precision",), f"int8 is only for targets tftrt and tensorrt, not {self.target}")
-            elif self.calibration is None:
-                found.add(
-                    ("precision",),
-                    "int8 needs calibration data: add calibration: {data: calib.npz} (one array per input)",
-                )
-        elif self.precision == "fp16" and self.target not in ("tftrt", "tensorrt"):
-            trt = self.optimization.tensorrt if self.optimization else None
-            if trt is None or not trt.enabled:
-                found.add(
-                    ("precision",),
-                    f"fp16 on target {self.target} needs the TensorRT accelerator "
-                    "(optimization: {tensorrt: true}), or target tftrt/tensorrt",
-                )
-        if self.calibration is not None and self.precision != "int8":
-            found.add(("calibration",), "calibration is only used with precision int8")
-
-        opt = self.optimization
-        if opt is not None:
-            if opt.tensorrt is not None and self.target not in ("onnx", "savedmodel"):
-                found.add(
-                    ("optimization", "tensorrt"),
-                    f"the TensorRT accelerator is for targets onnx and savedmodel, not {self.target}",
-                )
-            if opt.auto_mixed_precision:
-                if self.target != "savedmodel":
-                    found.add(("optimization", "auto_mixed_precision"), "is for target savedmodel only")
-                elif opt.tensorrt is not None and opt.tensorrt.enabled:
-                    found.add(("optimization", "auto_mixed_precision"), "cannot be combined with tensorrt")
-            if opt.tensorrt is not None and self.target == "onnx":
-                for key in ("max_cached_engines", "minimum_segment_size"):
-                    if getattr(opt.tensorrt, key) is not None:
-                        found.add(("optimization", "tensorrt", key), "is for the TensorFlow backend only")
-            if (opt.cuda_graphs or opt.graph_specs) and self.target != "tensorrt":
-                key = "cuda_graphs" if opt.cuda_graphs else "graph_specs"
-                found.add(("optimization", key), f"CUDA graphs are for target tensorrt, not {self.target}")
-            for i, gs in enumerate(opt.graph_specs):
-                if mbs == 0 and gs.batch_size != 0:
-                    found.add(
-                        ("optimization", "graph_specs", i, "batch_size"),
-                        "must be 0 when max_batch_size is 0",
-                    )
-                elif gs.batch_size > mbs:
-                    found.add(
-                        ("optimization", "graph_specs", i, "batch_size"),
-                        f"{gs.batch_size} is larger than max_batch_size ({mbs})",
-                    )
-
-        for key, target in (("cc_model_filenames", "tensorrt"), ("tensorrt", "tensorrt"), ("tftrt", "tftrt")):
-            if getattr(self, key) and self.target != target:
-                found.add((key,), f"{key} is only for target {target}, not {self.target}")
-        if self.python_runtime is not None and self.target != "python":
-            found.add(("python_runtime",), f"python_runtime is only for target python, not {self.target}")
-
-        input_names = {t.name for t in self.inputs or []}
-        for i, w in enumerate(self.warmup):
-            limit = max(mbs, 1)
-            if w.batch_size > limit:
-                found.add(
-                    ("warmup", i, "batch_size"),
-                    f"{w.batch_size} is larger than {'max_batch_size' if mbs else 'the non-batching size'} "
-                    f"({limit}); warmup batch_size must be in 1..{limit}",
-                )
-            if self.inputs is not None:
-                for name in w.inputs:
-                    if name not in input_names:
-                        found.add(
-                            ("warmup", i, "inputs", name),
-                            f"{name!r} is not an input of this model; inputs: {', '.join(sorted(input_names))}",
-                        )
-
-        if self.version_policy is not None and self.version_policy.specific is not None:
-            for i, v in enumerate(self.version_policy.specific):
-                if v not in self.versions:
-                    found.add(("version_policy", "specific", i), f"version {v} is not in versions {self.versions}")
-
-        if self.tensorrt is not None and self.inputs is not None:
-            for name in self.tensorrt.shapes:
-                if name not in input_names:
-                    found.add(("tensorrt", "shapes", name), f"{name!r} is not an input of this model")
-
-        found.raise_if_any()
+        """The rules that involve several fields (spec/rules.py), all of them reported together."""
+        check_model(self)
         return self
 
 
@@ -565,12 +477,20 @@ class TritonSettings(_Base):
         pattern=r"^\d\d\.\d\d$",
         description="NGC release (yy.mm). Default: the newest release that serves every model in the spec.",
     )
-    http_port: int = Field(default=8000, ge=1, le=65535)
-    grpc_port: int = Field(default=8001, ge=1, le=65535)
-    metrics_port: int = Field(default=8002, ge=1, le=65535)
+    http_port: int = Field(default=8000, ge=1, le=65535, description="Host port published for Triton's HTTP endpoint.")
+    grpc_port: int = Field(default=8001, ge=1, le=65535, description="Host port published for Triton's gRPC endpoint.")
+    metrics_port: int = Field(
+        default=8002, ge=1, le=65535, description="Host port published for Triton's Prometheus metrics."
+    )
     bind_address: str = Field(default="127.0.0.1", description="Host address the published ports bind to.")
-    shm_size: str = Field(default="1g", pattern=r"^\d+[bkmgBKMG]?$")
-    model_control_mode: Literal["none", "poll", "explicit"] = "none"
+    shm_size: str = Field(
+        default="1g",
+        pattern=r"^\d+[bkmgBKMG]?$",
+        description="Shared memory of the Triton container (docker shm_size), e.g. 1g.",
+    )
+    model_control_mode: Literal["none", "poll", "explicit"] = Field(
+        default="none", description="tritonserver --model-control-mode: none, poll or explicit."
+    )
     restricted_api_key_env: str = Field(
         default="TRITON_ADMIN_KEY",
         description="Environment variable holding the key for the model-repository and shared-memory APIs.",
@@ -593,8 +513,10 @@ class TritonSettings(_Base):
 
 class Spec(_Base):
     repository: str = Field(default="model_repository", description="Output folder, relative to the spec file.")
-    triton: TritonSettings = Field(default_factory=TritonSettings)
-    models: list[ModelSpec] = Field(min_length=1)
+    triton: TritonSettings = Field(
+        default_factory=TritonSettings, description="How the Triton server is deployed (docker-compose.yml)."
+    )
+    models: list[ModelSpec] = Field(min_length=1, description="The models to build, at least one.")
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -637,60 +559,6 @@ class Spec(_Base):
 
 def duplicate_name_message(name: str, first: int) -> str:
     return f"model name {name!r} is already used by models[{first}]"
-
-
-def _check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: _Collector) -> None:
-    """Steps name existing models and tensors; data flows from ensemble inputs to ensemble outputs."""
-    available = {t.name for t in m.inputs or []}
-    produced: set[str] = set()
-    for s, step in enumerate(m.steps or []):
-        loc: Loc = ("models", i, "steps", s)
-        target = by_name.get(step.model)
-        if target is None or step.model == m.name:
-            known = ", ".join(sorted(n for n in by_name if n != m.name))
-            found.add((*loc, "model"), f"{step.model!r} is not a model in this spec; models: {known}")
-            continue
-        if step.version != -1 and step.version not in target.versions:
-            found.add(
-                (*loc, "version"),
-                f"version {step.version} of {step.model} is not built; its versions: "
-                f"{', '.join(map(str, target.versions))} (or -1 for the latest)",
-            )
-        if 0 < target.max_batch_size < m.max_batch_size:
-            # Triton refuses to load such an ensemble (core ensemble_utils.cc); a step model that does not
-            # batch at all (max_batch_size 0) is allowed
-            found.add(
-                (*loc, "model"),
-                f"{step.model} allows batches up to max_batch_size {target.max_batch_size}, less than "
-                f"this ensemble's {m.max_batch_size}; expected the ensemble's max_batch_size <= "
-                f"{target.max_batch_size}",
-            )
-        step_inputs = {t.name for t in target.inputs} if target.inputs is not None else None
-        step_outputs = {t.name for t in target.outputs} if target.outputs is not None else None
-        for model_input, tensor in step.input_map.items():
-            if step_inputs is not None and model_input not in step_inputs:
-                found.add(
-                    (*loc, "input_map", model_input),
-                    f"{model_input!r} is not an input of {step.model}; its inputs: {', '.join(sorted(step_inputs))}",
-                )
-            if tensor not in available:
-                found.add(
-                    (*loc, "input_map", model_input),
-                    f"tensor {tensor!r} is neither an ensemble input nor produced by an earlier step; "
-                    f"available: {', '.join(sorted(available))}",
-                )
-        for model_output, tensor in step.output_map.items():
-            if step_outputs is not None and model_output not in step_outputs:
-                found.add(
-                    (*loc, "output_map", model_output),
-                    f"{model_output!r} is not an output of {step.model}; "
-                    f"its outputs: {', '.join(sorted(step_outputs))}",
-                )
-            available.add(tensor)
-            produced.add(tensor)
-    for o, name in enumerate(t.name for t in m.outputs or []):
-        if name not in produced:
-            found.add(("models", i, "outputs", o, "name"), f"ensemble output {name!r} is not produced by any step")
 
 
 @dataclass(frozen=True)
