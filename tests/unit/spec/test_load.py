@@ -20,7 +20,7 @@ from repo_builder.errors import SpecError
 from repo_builder.spec import load_spec
 from tests.unit.cli_runner import run_cli
 
-CASES_DIR = Path(__file__).resolve().parents[1] / "golden" / "spec_errors"
+CASES_DIR = Path(__file__).resolve().parents[3] / "tests" / "golden" / "spec_errors"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "spec.yaml").is_file())
 
 
