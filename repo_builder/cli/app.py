@@ -143,7 +143,7 @@ def compose(
     """Rewrite only docker-compose.yml (and its Dockerfile) next to the repository."""
     from repo_builder.cli.deploy import compose_command
 
-    raise typer.Exit(compose_command(spec, output, force=force))
+    raise typer.Exit(compose_command(spec, output, force=force, console_out=_stdout()))
 
 
 @app.command()
