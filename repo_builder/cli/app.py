@@ -189,6 +189,9 @@ _PORT_HELP = "Default: {} when 8000-8002 are all free (free ports with --validat
 @app.command()
 def serve(
     repository: RepoArg,
+    address: Annotated[
+        str, typer.Option("--address", help="IP address to listen on: 127.0.0.1 (this host only) or 0.0.0.0 (all).")
+    ] = "127.0.0.1",
     http_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8000))] = None,  # noqa: UP045
     grpc_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8001))] = None,  # noqa: UP045
     metrics_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8002))] = None,  # noqa: UP045
@@ -207,6 +210,7 @@ def serve(
     raise typer.Exit(
         serve_command(
             repository,
+            address=address,
             http_port=http_port,
             grpc_port=grpc_port,
             metrics_port=metrics_port,

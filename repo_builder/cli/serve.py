@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from repo_builder._process import stop_signals_as_interrupt
 from repo_builder.errors import DeploymentError
-from repo_builder.serve.embedded import EmbeddedServer, tail
+from repo_builder.serve.embedded import DEFAULT_ADDRESS, EmbeddedServer, tail
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,12 +33,15 @@ def serve_command(
     log_file: Path | None = None,
     startup_timeout: float = 180.0,
     console: Console | None = None,
+    address: str = DEFAULT_ADDRESS,
 ) -> int:
-    """`repo-builder serve REPO [--http-port] [--grpc-port] [--metrics-port] [--validate] [--protocol]`.
+    """`repo-builder serve REPO [--address] [--http-port] [--grpc-port] [--metrics-port] [--validate] [--protocol]`.
 
     Without --validate: serve until Ctrl-C or SIGTERM, then stop cleanly and return 0.
     With --validate: start, validate over `protocol` (default: HTTP and gRPC), stop; 0 all pass, 1 failures.
-    Ports None or 0 are picked free. Raises DeploymentError when the server cannot start or dies.
+    `address` (an IP) is where the server listens, 127.0.0.1 by default; clients here connect through
+    the loopback when it is 0.0.0.0. Ports None or 0 are picked free. Raises DeploymentError when the
+    server cannot start or dies.
     """
     from rich.console import Console
 
@@ -49,6 +52,7 @@ def serve_command(
         raise DeploymentError(f"--protocol must be http or grpc, not {protocol!r}")
     server = EmbeddedServer(
         Path(repository),
+        address=address,
         http_port=http_port,
         grpc_port=grpc_port,
         metrics_port=metrics_port,

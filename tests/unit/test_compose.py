@@ -265,12 +265,6 @@ def test_image_tag(
         assert image == f"nvcr.io/nvidia/tritonserver:{expected}-py3"
 
 
-def test_newest_known_release_is_after_the_tensorflow_backend() -> None:
-    assert releases.NEWEST_KNOWN_RELEASE == "25.11"
-    assert list(releases.KNOWN_RELEASES) == sorted(releases.KNOWN_RELEASES)
-    assert "25.02" in releases.KNOWN_RELEASES
-
-
 # --------------------------------------------------------------------------------------------- GPUs
 
 
@@ -481,22 +475,6 @@ def test_python_pins_follow_the_container_python(monkeypatch: pytest.MonkeyPatch
     assert "tensorflow" not in dockerfile.split("FROM")[1]
 
 
-def test_runtime_pins_match_the_convert_extra() -> None:
-    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["convert"]
-    pins = dict(item.split("==") for item in extra)
-    newest = releases.RUNTIME_PINS["3.12"]
-    assert newest["tensorflow"] == pins["tensorflow"]
-    assert newest["onnxruntime"] == pins["onnxruntime"]
-
-
-@pytest.mark.parametrize(
-    ("tag", "python"), [("24.10", "3.10"), ("24.11", "3.10"), ("24.12", "3.12"), ("25.11", "3.12")]
-)
-def test_container_python(tag: str, python: str) -> None:
-    assert releases.container_python(tag) == python
-
-
 # --------------------------------------------------------------------------------------------- writing
 
 
@@ -570,6 +548,35 @@ def test_another_specs_compose_file_is_not_replaced(tmp_path: Path, monkeypatch:
     compose.write_compose(first)  # its own spec rewrites it
     compose.write_compose(second, force=True)
     assert "other_repository" in (tmp_path / "docker-compose.yml").read_text()
+
+
+def test_the_plan_names_what_rendering_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build plans its deployment before converting and renders it once after: the plan's files and
+    header line are those of the rendered files, so the early ownership check needs no rendering."""
+    spec = _spec(tmp_path, monkeypatch, "prometheus: true", _model("m", "python") + _model("t", "tensorrt"))
+    plan = compose.plan_deployment(spec)
+    assert plan.tag == releases.NEWEST_KNOWN_RELEASE
+    assert plan.folder == tmp_path
+    files = compose.render_deployment(plan)
+    assert tuple(files) == plan.names == (compose.COMPOSE_FILE, compose.PROMETHEUS_CONFIG, compose.DOCKERFILE)
+    assert {text.split("\n", 1)[0] for text in files.values()} == {plan.header}
+    (tmp_path / compose.COMPOSE_FILE).write_text("services: {}\n")
+    with pytest.raises(RepoBuilderError, match="not written by repo-builder"):
+        compose.check_deployment(plan)
+    compose.check_deployment(plan, force=True)
+    assert compose.write_deployment(plan, force=True) == plan.paths()
+
+
+def test_compose_command_prints_the_written_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`repo-builder compose`: the written files are the result, on stdout (through cli/app.py's console)."""
+    from cli_runner import run_cli
+
+    _spec(tmp_path, monkeypatch, "prometheus: true", _model("m", "onnx"))
+    result = run_cli(capsys, "compose", "spec.yaml")
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines() == ["docker-compose.yml", "prometheus/prometheus.yml"]
 
 
 # --------------------------------------------------------------------------------------------- up
