@@ -194,7 +194,8 @@ def test_serve_command_takes_an_address(tmp_path: Path) -> None:
     proc = _start_serving([*command, "--log-file", str(log)])
     try:
         lines = _lines_until_serving(proc)
-        assert any(f"HTTP http://127.0.0.1:{http}" in line for line in lines), "".join(lines)
+        said = " ".join("".join(lines).split())  # the stderr console wraps long lines
+        assert f"HTTP http://127.0.0.1:{http}" in said, said
         with urllib.request.urlopen(f"http://127.0.0.1:{http}/v2/health/ready", timeout=5) as response:
             assert response.status == 200
         assert f"--http-address=127.0.0.1 --http-port={http}" in log.read_text(errors="replace")
