@@ -165,7 +165,7 @@ def compose(
     """Rewrite only docker-compose.yml (and its Dockerfile) next to the repository."""
     from repo_builder.cli.deploy import compose_command
 
-    raise typer.Exit(compose_command(spec, output, force=force))
+    raise typer.Exit(compose_command(spec, output, force=force, console_out=_stdout()))
 
 
 @app.command(cls=_Command)
@@ -211,6 +211,9 @@ _PORT_HELP = "Default: {} when 8000-8002 are all free (free ports with --validat
 @app.command(cls=_Command)
 def serve(
     repository: RepoArg,
+    address: Annotated[
+        str, typer.Option("--address", help="IP address to listen on: 127.0.0.1 (this host only) or 0.0.0.0 (all).")
+    ] = "127.0.0.1",
     http_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8000))] = None,  # noqa: UP045
     grpc_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8001))] = None,  # noqa: UP045
     metrics_port: Annotated[Optional[int], typer.Option(help=_PORT_HELP.format(8002))] = None,  # noqa: UP045
@@ -237,6 +240,7 @@ def serve(
     raise typer.Exit(
         serve_command(
             repository,
+            address=address,
             http_port=http_port,
             grpc_port=grpc_port,
             metrics_port=metrics_port,

@@ -62,14 +62,14 @@ def build_command(
     from rich.table import Table
 
     from repo_builder._process import stop_signals_as_interrupt
-    from repo_builder.deploy.compose import check_compose_target, resolve_image_tag, write_compose
+    from repo_builder.deploy.compose import check_deployment, plan_deployment, write_deployment
     from repo_builder.spec.load import load_spec
 
     err = console_err or Console(stderr=True, highlight=False)
     out = console_out or Console(highlight=False, soft_wrap=True)
     spec = load_spec(spec_path)
-    resolve_image_tag(spec)  # the release guard fails before any long conversion
-    check_compose_target(spec, output, force=force)
+    deployment = plan_deployment(spec, output)  # the spec's validators refused what cannot be deployed
+    check_deployment(deployment, force=force)  # before any long conversion
     state: dict[str, tuple[str, float]] = {}
     started: dict[str, float] = {}
     t0 = time.monotonic()
@@ -112,7 +112,7 @@ def build_command(
                 err.print(f"  log: {log}", markup=False)
             if r.status == "kept":
                 err.print("  the repository keeps the previous build of this model", markup=False)
-    for path in write_compose(spec, output, force=force):
+    for path in write_deployment(deployment, force=force):  # rendered once, after the build's manifest
         out.print(f"wrote {path}")
     converted = result.converted
     total = time.monotonic() - t0

@@ -5,27 +5,43 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from repo_builder.deploy.compose import (
     ADMIN_APIS,
     COMPOSE_FILE,
     engine_recipes,
-    key_env,
     normal_path,
     shown_path,
     write_compose,
 )
-from repo_builder.deploy.docker import _connect_host, docker_status
+from repo_builder.deploy.docker import docker_status
 from repo_builder.errors import DeploymentError
 from repo_builder.repository.manifest import read_manifest
 from repo_builder.spec.load import load_spec
+from repo_builder.triton.server_args import connect_host
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-def compose_command(spec_path: str | Path, output: str | Path | None = None, *, force: bool = False) -> int:
-    """`repo-builder compose SPEC [-o REPO] [--force]`: rewrite only the deployment files."""
+def compose_command(
+    spec_path: str | Path,
+    output: str | Path | None = None,
+    *,
+    force: bool = False,
+    console_out: Console | None = None,
+) -> int:
+    """`repo-builder compose SPEC [-o REPO] [--force]`: rewrite only the deployment files.
+
+    The written paths are the command's result: on `console_out` (default: stdout), one a line.
+    """
+    from rich.console import Console
+
+    out = console_out if console_out is not None else Console(highlight=False, soft_wrap=True)
     spec = load_spec(spec_path)
     for path in write_compose(spec, output, force=force):
-        print(shown_path(path))  # the command's result, on stdout
+        out.print(shown_path(path), markup=False)
     return 0
 
 
@@ -51,7 +67,7 @@ def up_command(
             f"`repo-builder up` needs Docker with Compose v2 and the NVIDIA Container Toolkit. Without them, "
             f"`repo-builder serve {shown_path(repo)}` serves the repository on this machine's CPU."
         )
-    env = key_env(spec)
+    env = spec.triton.restricted_api_key_env
     if not os.environ.get(env):
         raise DeploymentError(
             f"{env} is not set: it holds the key of Triton's admin APIs ({', '.join(ADMIN_APIS)}). "
@@ -80,7 +96,7 @@ def up_command(
         return 0
     from repo_builder.cli.validate import run_validation
 
-    host = _connect_host(spec.triton.bind_address)
+    host = connect_host(spec.triton.bind_address)
     return run_validation(
         repo,
         [("http", f"{host}:{spec.triton.http_port}"), ("grpc", f"{host}:{spec.triton.grpc_port}")],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from repo_builder._process import stop_signals_as_interrupt
 from repo_builder.errors import DeploymentError
-from repo_builder.serve.embedded import EmbeddedServer, tail
+from repo_builder.serve.embedded import DEFAULT_ADDRESS, EmbeddedServer, tail
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,12 +35,16 @@ def serve_command(
     console: Console | None = None,
     models: Sequence[str] | None = None,
     console_out: Console | None = None,
+    address: str = DEFAULT_ADDRESS,
 ) -> int:
-    """`repo-builder serve REPO [--http-port] [--grpc-port] [--metrics-port] [--model NAME ...] [--validate]`.
+    """`repo-builder serve REPO [--address] [--http-port] [--grpc-port] [--metrics-port] [--model NAME ...]
+    [--validate]`.
 
     Without --validate: serve until Ctrl-C or SIGTERM, then stop cleanly and return 0.
     With --validate: start, validate over `protocol` (default: HTTP and gRPC), stop; 0 all pass, 1 failures.
     models: serve (and validate) only these models; a selected ensemble's steps are served too.
+    `address` (an IP) is where the server listens, 127.0.0.1 by default; clients here connect through
+    the loopback when it is 0.0.0.0.
     Progress and the server's addresses on `console` (stderr), validation results on `console_out` (stdout).
     Ports None or 0 are picked free. Raises DeploymentError when the server cannot start or dies, or a
     name in `models` is not a model of the repository.
@@ -55,6 +59,7 @@ def serve_command(
         raise DeploymentError(f"--protocol must be http or grpc, not {protocol!r}")
     server = EmbeddedServer(
         Path(repository),
+        address=address,
         http_port=http_port,
         grpc_port=grpc_port,
         metrics_port=metrics_port,

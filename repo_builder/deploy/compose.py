@@ -1,15 +1,18 @@
-"""The docker-compose deployment of a repository: release guard, GPU reservation, engine builder.
+"""The docker-compose deployment of a repository: GPU reservation, engine builder, rendering, writing.
 
-`render_compose` computes every value here and lays it out with `templates/docker-compose.yml.j2`
-(plus a Dockerfile for python-target runtimes and a Prometheus config when asked for); the rendered
-compose file is parsed back with PyYAML before anyone writes it. `write_compose` puts the files next
-to the repository (in its parent folder), with paths relative to that folder so the deployment can be
-copied elsewhere as a whole.
+A build plans its deployment once, before anything long runs (`plan_deployment`: the release, the files
+and their header line, decided from the spec alone), checks that it may write those files
+(`check_deployment`), and after the build renders and writes them (`write_deployment`), because which
+TensorRT plans still need building at deployment depends on the build's manifest. Rendering computes
+every value here and lays it out with `templates/docker-compose.yml.j2` (plus a Dockerfile for
+python-target runtimes and a Prometheus config when asked for); the rendered compose file is parsed back
+with PyYAML before anyone writes it. The files go next to the repository (in its parent folder), with
+paths relative to that folder so the deployment can be copied elsewhere as a whole.
 
-Release facts (see shared/TRITON_NOTES.md, "Release facts"):
-- Triton's TensorFlow backend (targets savedmodel, tftrt) ships up to release 25.02.
-- A TensorRT plan loads only under the TensorRT version that built it: plans not built locally are
-  built at deployment in `nvcr.io/nvidia/tensorrt:<tag>-py3`, the same release as the server.
+The spec's own validators (spec/models.py) refuse what cannot be deployed: a pinned release that
+cannot serve its models, a bind address that is not an IP address, a key variable that is not a name.
+Release facts (images, the TensorFlow backend's last release, container Pythons) are in triton/releases.py,
+tritonserver's flags in triton/server_args.py.
 """
 
 from __future__ import annotations
@@ -25,33 +28,12 @@ from typing import Any
 
 import yaml
 
-from repo_builder.errors import GeneratorBug, RepoBuilderError, SpecError
+from repo_builder.errors import GeneratorBug, RepoBuilderError
 from repo_builder.spec.models import ModelSpec, Spec
-from repo_builder.triton.platforms import LAST_TENSORFLOW_BACKEND_RELEASE, PLATFORMS
+from repo_builder.triton import releases
+from repo_builder.triton.platforms import PLATFORMS
+from repo_builder.triton.server_args import RestrictedApis, ServerArgs
 
-#: NGC releases of Triton known to this version of repo-builder, newest last. Source: NVIDIA's Triton
-#: release notes index (docs.nvidia.com/deeplearning/triton-inference-server/release-notes), which
-#: lists 25.11 as the newest release (there is no 25.07). A spec may pin a newer tag; this table only
-#: picks the default.
-KNOWN_RELEASES: tuple[str, ...] = (
-    "24.10",
-    "24.11",
-    "24.12",
-    "25.01",
-    "25.02",
-    "25.03",
-    "25.04",
-    "25.05",
-    "25.06",
-    "25.08",
-    "25.09",
-    "25.10",
-    "25.11",
-)
-NEWEST_KNOWN_RELEASE = KNOWN_RELEASES[-1]
-
-TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:{tag}-py3"
-TENSORRT_IMAGE = "nvcr.io/nvidia/tensorrt:{tag}-py3"
 #: Prometheus 3.5 is the long-term-support line.
 PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
 
@@ -75,75 +57,18 @@ ADMIN_APIS: tuple[str, ...] = ("model-repository", "shared-memory", "logging", "
 #: The request header that carries the key (gRPC: `triton-grpc-protocol-admin-key`).
 ADMIN_HEADER = "admin-key"
 
-#: Pins of what python-target models import, by the container's Python. Same versions as the
-#: `convert` extra in pyproject.toml (a unit test keeps them in step) except where a wheel for that
-#: Python does not exist: onnxruntime 1.31 has no wheel for Python 3.10, 1.23.2 is the newest that has.
-RUNTIME_PINS: dict[str, dict[str, str]] = {
-    "3.12": {"numpy": "1.26.4", "onnxruntime": "1.31.1", "tensorflow": "2.21.0"},
-    "3.10": {"numpy": "1.26.4", "onnxruntime": "1.23.2", "tensorflow": "2.21.0"},
-}
 
-
-def container_python(tag: str) -> str:
-    """Python of the Triton container: Ubuntu 24.04 and Python 3.12 from 24.12, Ubuntu 22.04 (3.10) before."""
-    return "3.12" if _release(tag) >= _release("24.12") else "3.10"
-
-
-def _release(tag: str) -> tuple[int, int]:
-    yy, mm = tag.split(".")
-    return int(yy), int(mm)
-
-
-# --------------------------------------------------------------------------------------------- the guard
-
-
-def tensorflow_backend_models(spec: Spec) -> list[ModelSpec]:
-    """Models served by Triton's TensorFlow backend (targets savedmodel and tftrt)."""
-    return [m for m in spec.models if PLATFORMS[m.target].tensorflow_backend]
+# --------------------------------------------------------------------------------------------- release
 
 
 def resolve_image_tag(spec: Spec) -> str:
-    """The NGC release to deploy: the spec's pin if it serves every model, else the newest that does.
+    """The NGC release to deploy: the spec's pin, else the newest that serves every model.
 
-    Raises SpecError when the spec pins a release after 25.02 and has models on the TensorFlow backend.
+    The spec's validators have refused a pin that cannot serve its models.
     """
-    tf_models = tensorflow_backend_models(spec)
-    pinned = spec.triton.image_tag
-    if pinned is None:
-        return LAST_TENSORFLOW_BACKEND_RELEASE if tf_models else NEWEST_KNOWN_RELEASE
-    if tf_models and _release(pinned) > _release(LAST_TENSORFLOW_BACKEND_RELEASE):
-        last = LAST_TENSORFLOW_BACKEND_RELEASE
-        listed = "\n".join(f"  - {m.name} (target {m.target})" for m in tf_models)
-        raise SpecError(
-            f"{_where(spec, ('triton', 'image_tag'))}: triton -> image_tag\n"
-            f"  release {pinned} cannot serve {len(tf_models)} model{'s' if len(tf_models) != 1 else ''} "
-            "of this spec: Triton's TensorFlow backend (targets savedmodel, tftrt) ends with release "
-            f"{last}.\n"
-            f"{listed}\n"
-            "  Either change their target to onnx, tensorrt or python (python runs the SavedModel with "
-            "TensorFlow in Triton's python backend),\n"
-            f"  or set triton.image_tag to {last} or earlier (without image_tag the default is {last} "
-            "for this spec)."
-        )
-    return pinned
-
-
-def _where(spec: Spec, loc: tuple[str, ...]) -> str:
-    """`file:line:col` of a value of the spec's top-level mappings, or the file alone."""
-    if spec.path is None:
-        return "the spec"
-    shown = shown_path(spec.path)
-    try:
-        node: yaml.Node | None = yaml.compose(spec.path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return shown
-    for key in loc:
-        if not isinstance(node, yaml.MappingNode):
-            return shown
-        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
-    if node is None:
-        return shown
-    return f"{shown}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    if spec.triton.image_tag is not None:
+        return spec.triton.image_tag
+    return releases.default_release(any(PLATFORMS[m.target].tensorflow_backend for m in spec.models))
 
 
 # --------------------------------------------------------------------------------------------- GPUs
@@ -284,7 +209,7 @@ def python_runtime_packages(spec: Spec, tag: str) -> list[str]:
     wanted = {m.python_runtime or "onnxruntime" for m in spec.models if m.target == "python"}
     if not wanted:
         return []
-    pins = RUNTIME_PINS[container_python(tag)]
+    pins = releases.RUNTIME_PINS[releases.container_python(tag)]
     return [f"{name}=={pins[name]}" for name in ("numpy", *sorted(wanted))]
 
 
@@ -304,64 +229,29 @@ def _port_host(bind: str) -> str:
     return f"[{address}]" if address.version == 6 else str(address)
 
 
-def _check_bind(spec: Spec) -> None:
-    bind = spec.triton.bind_address
-    try:
-        ipaddress.ip_address(bind)
-    except ValueError:
-        raise SpecError(
-            f"{_where(spec, ('triton', 'bind_address'))}: triton -> bind_address\n"
-            f"  {bind!r} is not an IP address; use 127.0.0.1 (this host only, the default), "
-            "0.0.0.0 (every interface) or one of this host's addresses"
-        ) from None
-
-
-def key_env(spec: Spec) -> str:
-    """The environment variable that holds the admin key (checked as a shell variable name)."""
-    name = spec.triton.restricted_api_key_env
-    if not name or not (name[0].isalpha() or name[0] == "_") or not all(c.isalnum() or c == "_" for c in name):
-        raise SpecError(
-            f"{_where(spec, ('triton', 'restricted_api_key_env'))}: triton -> restricted_api_key_env\n"
-            f"  {name!r} is not an environment variable name; use letters, digits and _, "
-            "e.g. TRITON_ADMIN_KEY"
-        )
-    return name
+def server_args(spec: Spec) -> ServerArgs:
+    """The triton service's tritonserver. The key is `${VAR:?...}`, filled in by compose, which refuses
+    to start without it."""
+    env = spec.triton.restricted_api_key_env
+    return ServerArgs(
+        model_repository=MODELS_DIR,
+        strict_readiness=True,
+        exit_on_error=True,
+        model_control_mode=spec.triton.model_control_mode,
+        http_port=CONTAINER_PORTS["http_port"],
+        grpc_port=CONTAINER_PORTS["grpc_port"],
+        metrics_port=CONTAINER_PORTS["metrics_port"],
+        restricted=RestrictedApis(ADMIN_APIS, ADMIN_HEADER, f"${{{env}:?set {env} to the key of the admin APIs}}"),
+        cache_size_bytes=spec.triton.cache_size_bytes if any(m.response_cache for m in spec.models) else None,
+    )
 
 
 def triton_command(spec: Spec) -> list[str]:
-    """tritonserver's arguments. `${VAR:?...}` is filled in by compose, which refuses to start without it."""
-    env = key_env(spec)
-    key = f"{ADMIN_HEADER}=${{{env}:?set {env} to the key of the admin APIs}}"
-    apis = ",".join(ADMIN_APIS)
-    mode = spec.triton.model_control_mode
-    args = [
-        "tritonserver",
-        f"--model-repository={MODELS_DIR}",
-        "--disable-auto-complete-config",
-        "--strict-readiness=true",
-        "--exit-on-error=true",
-        f"--model-control-mode={mode}",
-    ]
-    if mode == "explicit":
-        args.append("--load-model=*")
-    args += [
-        f"--http-port={CONTAINER_PORTS['http_port']}",
-        f"--grpc-port={CONTAINER_PORTS['grpc_port']}",
-        f"--metrics-port={CONTAINER_PORTS['metrics_port']}",
-        f"--http-restricted-api={apis}:{key}",
-        f"--grpc-restricted-protocol={apis}:{key}",
-    ]
-    if any(m.response_cache for m in spec.models):
-        args.append(f"--cache-config=local,size={spec.triton.cache_size_bytes}")
-    return args
+    """tritonserver's arguments in the triton service."""
+    return server_args(spec).to_args_list()
 
 
-# --------------------------------------------------------------------------------------------- render
-
-
-def compose_dir(spec: Spec, output: str | Path | None = None) -> Path:
-    """Where docker-compose.yml goes: the repository's parent folder."""
-    return normal_path(spec.repository_path(output)).parent
+# --------------------------------------------------------------------------------------------- plan
 
 
 def normal_path(path: Path) -> Path:
@@ -374,45 +264,75 @@ def _relative_to(path: Path, start: Path) -> str:
     return rel if rel.startswith(".") else f"./{rel}"
 
 
-def _file_header(spec: Spec, where: Path) -> list[str]:
-    source = _relative_to(spec.path, where) if spec.path is not None else "a spec"
-    return [f"{MARKER} from {source}; `repo-builder compose {source}` rewrites it. Do not edit."]
+@dataclass(frozen=True)
+class Deployment:
+    """A spec's deployment as decided from the spec alone, before the build: the release, where the
+    files go and which, and the header line that is the first line of each."""
+
+    spec: Spec
+    #: the repository (absolute, normalized); the files go into its parent folder
+    repo: Path
+    #: the NGC release, resolved once
+    tag: str
+    #: the first line of every file: names the spec (a file written for another spec is not replaced)
+    header: str
+    #: packages of the python-target runtime image; () when no model needs one
+    packages: tuple[str, ...]
+    #: the files, relative to `folder`, sorted
+    names: tuple[str, ...]
+
+    @property
+    def folder(self) -> Path:
+        return self.repo.parent
+
+    def paths(self) -> list[Path]:
+        return [self.folder / name for name in self.names]
+
+
+def plan_deployment(spec: Spec, output: str | Path | None = None) -> Deployment:
+    """The deployment of `spec`'s repository (`output` overrides its folder, as `-o` does for build)."""
+    repo = normal_path(spec.repository_path(output))
+    tag = resolve_image_tag(spec)
+    source = _relative_to(spec.path, repo.parent) if spec.path is not None else "a spec"
+    header = f"{MARKER} from {source}; `repo-builder compose {source}` rewrites it. Do not edit."
+    packages = tuple(python_runtime_packages(spec, tag))
+    names = [COMPOSE_FILE]
+    if packages:
+        names.append(DOCKERFILE)
+    if spec.triton.prometheus:
+        names.append(PROMETHEUS_CONFIG)
+    return Deployment(spec, repo, tag, header, packages, tuple(sorted(names)))
+
+
+# --------------------------------------------------------------------------------------------- render
 
 
 def render_compose(spec: Spec, repo_path: str | Path) -> dict[str, str]:
-    """The deployment of `repo_path`: file name (relative to the repository's parent) -> text.
+    """The deployment of `repo_path`: file name (relative to the repository's parent) -> text."""
+    return render_deployment(plan_deployment(spec, Path(repo_path)))
 
-    Raises SpecError for a spec that cannot be deployed (a pinned release that cannot serve its
-    models, a bind address that is not an IP address).
-    """
+
+def render_deployment(deployment: Deployment) -> dict[str, str]:
+    """The files of `deployment`: name (relative to its folder) -> text. Reads the repository's manifest
+    (TensorRT plans built locally need no engine builder)."""
     from repo_builder.render.config import render_template
 
-    repo = normal_path(Path(repo_path))
-    where = repo.parent
-    problems = []
-    for check in (resolve_image_tag, _check_bind, key_env):
-        try:
-            check(spec)
-        except SpecError as e:  # report every problem of the deployment at once
-            problems.append(e.message)
-    if problems:
-        raise SpecError("\n".join(problems))
-    tag = resolve_image_tag(spec)
-    env = key_env(spec)
+    spec, repo, tag = deployment.spec, deployment.repo, deployment.tag
+    where = deployment.folder
     triton = spec.triton
     host = _port_host(triton.bind_address)
-    header = _file_header(spec, where)
+    header = [deployment.header]
 
     files: dict[str, str] = {}
-    packages = python_runtime_packages(spec, tag)
-    image = TRITON_IMAGE.format(tag=tag)
+    packages = list(deployment.packages)
+    image = releases.TRITON_IMAGE.format(tag=tag)
     build = None
     if packages:
         dockerfile = render_template(
             "Dockerfile.j2",
             header=header,
             base_image=image,
-            python=container_python(tag),
+            python=releases.container_python(tag),
             packages=packages,
             models=[(m.name, m.python_runtime or "onnxruntime") for m in spec.models if m.target == "python"],
         )
@@ -438,7 +358,7 @@ def render_compose(spec: Spec, repo_path: str | Path) -> dict[str, str]:
     ]
     context = {
         "header": header,
-        "key_env": env,
+        "key_env": triton.restricted_api_key_env,
         "tag": tag,
         "triton": {
             "image": _q(image),
@@ -463,7 +383,7 @@ def render_compose(spec: Spec, repo_path: str | Path) -> dict[str, str]:
             None
             if not recipes
             else {
-                "image": _q(TENSORRT_IMAGE.format(tag=tag)),
+                "image": _q(releases.TENSORRT_IMAGE.format(tag=tag)),
                 "volume": _q(f"{repo_mount}:{MODELS_DIR}"),
                 "workdir": _q(MODELS_DIR),
                 "script": _engine_script(recipes),
@@ -483,6 +403,8 @@ def render_compose(spec: Spec, repo_path: str | Path) -> dict[str, str]:
     text = render_template("docker-compose.yml.j2", c=context)
     _check_rendered(text, context)
     files[COMPOSE_FILE] = text
+    if tuple(sorted(files)) != deployment.names:
+        raise GeneratorBug(f"rendered {sorted(files)}, planned {list(deployment.names)}")
     return dict(sorted(files.items()))
 
 
@@ -532,18 +454,17 @@ def _atomic_write(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool = False) -> list[Path]:
-    """Write docker-compose.yml (and its Dockerfile, Prometheus config) next to the repository.
+def write_deployment(deployment: Deployment, *, force: bool = False) -> list[Path]:
+    """Render the deployment's files and write them; returns the written paths.
 
-    `output` overrides the spec's repository folder, as `-o` does for build. Everything is rendered
-    and checked before the first file is written; a file repo-builder did not write is not replaced
-    unless forced. Generated files this spec no longer needs are removed. Returns the written paths.
+    Everything is rendered and checked before the first file is written; a file repo-builder did not
+    write, or wrote for another spec, is not replaced unless forced. Generated files this spec no
+    longer needs are removed.
     """
-    repo = normal_path(spec.repository_path(output))
-    where = repo.parent
-    files = render_compose(spec, repo)
+    files = render_deployment(deployment)
+    check_deployment(deployment, force=force)
+    where = deployment.folder
     targets = {where / name: text for name, text in files.items()}
-    _refuse_foreign(targets, force)
     for path, text in targets.items():
         _atomic_write(path, text)
     for name in (DOCKERFILE, PROMETHEUS_CONFIG):
@@ -555,6 +476,14 @@ def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool =
     return list(targets)
 
 
+def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool = False) -> list[Path]:
+    """Write docker-compose.yml (and its Dockerfile, Prometheus config) next to the repository.
+
+    `output` overrides the spec's repository folder, as `-o` does for build. See `write_deployment`.
+    """
+    return write_deployment(plan_deployment(spec, output), force=force)
+
+
 def shown_path(path: Path) -> str:
     """A path as the user would type it: relative to the current folder when below it."""
     try:
@@ -563,18 +492,13 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-def check_compose_target(spec: Spec, output: str | Path | None = None, *, force: bool = False) -> None:
-    """Fail early (before a long build) when write_compose would refuse to replace a foreign file."""
-    repo = normal_path(spec.repository_path(output))
-    _refuse_foreign({repo.parent / name: text for name, text in render_compose(spec, repo).items()}, force)
-
-
-def _refuse_foreign(targets: dict[Path, str], force: bool) -> None:
+def check_deployment(deployment: Deployment, *, force: bool = False) -> None:
     """Refuse to replace a file repo-builder did not write, or one it wrote for another spec (its first
-    line names the spec), unless forced."""
+    line names the spec), unless forced. Needs no rendering: a build calls it before converting."""
     if force:
         return
-    foreign = [p for p in targets if p.exists() and not _ours(p)]
+    paths = deployment.paths()
+    foreign = [p for p in paths if p.exists() and not _ours(p)]
     if foreign:
         listed = ", ".join(str(p) for p in foreign)
         raise RepoBuilderError(
@@ -582,14 +506,11 @@ def _refuse_foreign(targets: dict[Path, str], force: bool) -> None:
             "not written by repo-builder; it would be replaced. Move it away, choose another output "
             "with -o, or pass --force to replace it."
         )
-    for path, text in targets.items():
+    for path in paths:
         first = _first_line(path)
-        if first is not None and first != text.split("\n", 1)[0]:
+        if first is not None and first != deployment.header:
             other = first.removeprefix(f"{MARKER} from ").split(";", 1)[0]
             raise RepoBuilderError(
                 f"{path} was written for another spec ({other}); it would be replaced. Choose another output "
                 "with -o, or pass --force to replace it."
             )
-
-
-# --------------------------------------------------------------------------------------------- CLI

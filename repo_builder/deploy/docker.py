@@ -1,8 +1,7 @@
-"""Is a Docker engine with compose reachable here, and where does a published port answer."""
+"""Is a Docker engine with compose reachable here."""
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -34,10 +33,3 @@ def docker_status() -> DockerStatus:
         reason = (info.stderr.strip().splitlines() or ["no Docker engine"])[-1]
         return DockerStatus(None, f"no Docker engine is reachable ({reason})")
     return DockerStatus([docker, "compose"], None)
-
-
-def _connect_host(bind: str) -> str:
-    address = ipaddress.ip_address(bind)
-    if address.is_unspecified:
-        return "127.0.0.1" if address.version == 4 else "[::1]"
-    return f"[{address}]" if address.version == 6 else str(address)

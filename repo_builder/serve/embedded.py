@@ -1,11 +1,12 @@
-"""Run the tritonserver from the nvidia-pytriton wheel as a child process, on 127.0.0.1.
+"""Run the tritonserver from the nvidia-pytriton wheel as a child process, bound to 127.0.0.1 by default.
 
     with EmbeddedServer(Path("model_repository")) as server:
         print(server.http_url, server.grpc_url)
 
 Start-up builds a backend folder and the served repository (see preview.py) in a temporary
 directory, starts tritonserver in its own process group with the python backend's shared-memory
-regions under a prefix unique to this server, and waits for /v2/health/ready with a deadline.
+regions under a prefix unique to this server (its arguments from triton/server_args.py, the one
+tritonserver argument builder, as the docker-compose deployment's), and waits for /v2/health/ready with a deadline.
 Stopping sends SIGTERM, then SIGKILL to the whole process group after a grace period, and removes
 the /dev/shm regions with this server's prefix and the temporary directory.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ipaddress
 import logging
 import os
 import signal
@@ -29,11 +31,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
 
 from repo_builder.errors import DeploymentError
 from repo_builder.serve.binary import find_distribution, make_backend_dir
 from repo_builder.serve.preview import PreviewedModel, ServedRepository, prepare_repository
+from repo_builder.triton.server_args import ModelControlMode, ServerArgs, connect_host
 
 LOG = logging.getLogger(__name__)
 
@@ -42,15 +44,19 @@ SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "triton_python_backend_shm_region_"
 LOG_TAIL_LINES = 40
 
-ModelControlMode = Literal["none", "explicit", "poll"]
+DEFAULT_ADDRESS = "127.0.0.1"
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports nobody listens on right now (held open together so they differ)."""
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+
+
+def free_ports(count: int, host: str = DEFAULT_ADDRESS) -> list[int]:
+    """Ports nobody listens on right now on `host` (held open together so they differ)."""
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(_family(host), socket.SOCK_STREAM)
             s.bind((host, 0))
             sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
@@ -59,10 +65,10 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
-def ports_free(ports: Sequence[int], host: str = "127.0.0.1") -> bool:
+def ports_free(ports: Sequence[int], host: str = DEFAULT_ADDRESS) -> bool:
     """True when nothing listens on any of `ports` on `host` right now."""
     for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        with socket.socket(_family(host), socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
@@ -91,6 +97,7 @@ class EmbeddedServer:
         self,
         repository: Path,
         *,
+        address: str = DEFAULT_ADDRESS,
         http_port: int | None = None,
         grpc_port: int | None = None,
         metrics_port: int | None = None,
@@ -106,9 +113,19 @@ class EmbeddedServer:
         prefer_ports: tuple[int, int, int] | None = None,
         models: Sequence[str] | None = None,
     ) -> None:
-        """Ports None or 0 are picked: `prefer_ports` (HTTP, gRPC, metrics) when given and all free, else
-        free ones. models: serve only these model folders (and the steps of those that are ensembles)."""
+        """`address` (an IP) is where HTTP, gRPC and metrics listen: 127.0.0.1 (this host only) by
+        default, 0.0.0.0 for every interface. Ports None or 0 are picked: `prefer_ports` (HTTP, gRPC,
+        metrics) when given and all free on `address`, else free ones. models: serve only these model
+        folders (and the steps of those that are ensembles)."""
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise DeploymentError(
+                f"{address!r} is not an IP address; use 127.0.0.1 (this host only, the default), "
+                "0.0.0.0 (every interface) or one of this host's addresses"
+            ) from None
         self.repository = Path(repository)
+        self.address = address
         self._ports_requested = (http_port or None, grpc_port or None, metrics_port or None)
         self._prefer_ports = prefer_ports if not any(self._ports_requested) else None
         self.model_control_mode = model_control_mode
@@ -130,16 +147,21 @@ class EmbeddedServer:
 
     # -- addresses ---------------------------------------------------------------------------
     @property
+    def connect_host(self) -> str:
+        """Where clients on this host reach the server (the loopback when bound to every interface)."""
+        return connect_host(self.address)
+
+    @property
     def http_url(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
+        return f"{self.connect_host}:{self.http_port}"
 
     @property
     def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.connect_host}:{self.grpc_port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return f"http://{self.connect_host}:{self.metrics_port}/metrics"
 
     @property
     def previews(self) -> list[PreviewedModel]:
@@ -196,34 +218,34 @@ class EmbeddedServer:
 
     def _pick_ports(self) -> None:
         prefer, self._prefer_ports = self._prefer_ports, None  # first attempt only
-        if prefer is not None and ports_free(prefer):
+        if prefer is not None and ports_free(prefer, self.address):
             self.http_port, self.grpc_port, self.metrics_port = prefer
             return
-        picked = iter(free_ports(3))
+        picked = iter(free_ports(3, self.address))
         self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in self._ports_requested)
 
+    def server_args(self, binary: Path, backends: Path, work: Path) -> ServerArgs:
+        """The server's tritonserver arguments (HTTP, gRPC and metrics on `address`)."""
+        return ServerArgs(
+            binary=str(binary),
+            model_repository=str(self.served.path if self.served else ""),
+            backend_directory=str(backends),
+            cache_directory=str(work / "cache"),
+            model_control_mode=self.model_control_mode,
+            load_models=tuple(self.load_models),
+            address=self.address,
+            http_port=self.http_port,
+            grpc_port=self.grpc_port,
+            metrics_port=self.metrics_port,
+            allow_gpu_metrics=False,
+            backend_configs=(f"python,shm-region-prefix-name={self.shm_prefix}",),
+            exit_timeout_secs=max(1, int(self.stop_timeout) - 2),
+            log_verbose=self.log_verbose,
+            extra_args=tuple(self.extra_args),
+        )
+
     def command(self, binary: Path, backends: Path, work: Path) -> list[str]:
-        cmd = [
-            str(binary),
-            f"--model-repository={self.served.path if self.served else ''}",
-            f"--backend-directory={backends}",
-            f"--cache-directory={work / 'cache'}",
-            "--http-address=127.0.0.1",
-            f"--http-port={self.http_port}",
-            "--grpc-address=127.0.0.1",
-            f"--grpc-port={self.grpc_port}",
-            "--metrics-address=127.0.0.1",
-            f"--metrics-port={self.metrics_port}",
-            "--allow-gpu-metrics=false",
-            "--disable-auto-complete-config",
-            f"--model-control-mode={self.model_control_mode}",
-            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
-            f"--exit-timeout-secs={max(1, int(self.stop_timeout) - 2)}",
-            f"--log-verbose={self.log_verbose}",
-        ]
-        if self.model_control_mode == "explicit":
-            cmd += [f"--load-model={m}" for m in (self.load_models or ["*"])]
-        return cmd + self.extra_args
+        return self.server_args(binary, backends, work).to_args_list()
 
     def environment(self, libs: Path) -> dict[str, str]:
         env = dict(os.environ)

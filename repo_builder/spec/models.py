@@ -26,13 +26,11 @@ from pydantic import (
 )
 
 from repo_builder.spec.problems import Issues
-from repo_builder.spec.rules import check_ensemble as _check_ensemble
-from repo_builder.spec.rules import check_model
+from repo_builder.spec.rules import check_ensemble, check_model
 from repo_builder.triton import dtypes
 from repo_builder.triton.platforms import TARGETS
 
 #: the name TritonSettings' and Spec's validators collect their problems with
-_Collector = Issues
 
 
 class _Base(BaseModel):
@@ -501,7 +499,7 @@ class TritonSettings(_Base):
     @model_validator(mode="after")
     def _distinct_ports(self) -> TritonSettings:
         ports = {"http_port": self.http_port, "grpc_port": self.grpc_port, "metrics_port": self.metrics_port}
-        found = _Collector()
+        found = Issues()
         seen: dict[int, str] = {}
         for key, port in ports.items():
             if port in seen:
@@ -522,7 +520,7 @@ class Spec(_Base):
 
     @model_validator(mode="after")
     def _cross_model(self) -> Spec:
-        found = _Collector()
+        found = Issues()
         first: dict[str, int] = {}
         for i, m in enumerate(self.models):
             if m.name in first:
@@ -532,7 +530,19 @@ class Spec(_Base):
         by_name = {m.name: m for m in self.models}
         for i, m in enumerate(self.models):
             if m.target == "ensemble" and m.steps:
-                _check_ensemble(m, i, by_name, found)
+                check_ensemble(m, i, by_name, found)
+        found.raise_if_any()
+        return self
+
+    @model_validator(mode="after")
+    def _deployable(self) -> Spec:
+        """The deployment's rules, reported together: the pinned release serves every model, the
+        bind address is an IP address, the admin key's variable is an environment variable name."""
+        found = Issues()
+        for rule in DEPLOYMENT_RULES:
+            problem = rule(self)
+            if problem is not None:
+                found.add(*problem)
         found.raise_if_any()
         return self
 

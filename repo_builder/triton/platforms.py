@@ -18,7 +18,7 @@ class Platform:
     template: str
     #: runs only on an NVIDIA GPU with TensorRT
     gpu_only: bool = False
-    #: served by Triton's TensorFlow backend (last release: 25.02)
+    #: served by Triton's TensorFlow backend (its last release: releases.LAST_TENSORFLOW_BACKEND_RELEASE)
     tensorflow_backend: bool = False
 
 
@@ -50,6 +50,3 @@ PLATFORMS: dict[str, Platform] = {
 }
 
 TARGETS: tuple[str, ...] = tuple(PLATFORMS)
-
-#: The last NGC release of Triton that ships the TensorFlow backend.
-LAST_TENSORFLOW_BACKEND_RELEASE = "25.02"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from repo_builder.errors import DeploymentError
 from repo_builder.serve import EmbeddedServer, free_ports, prepare_repository
 from repo_builder.serve.binary import find_distribution, make_backend_dir
 from repo_builder.serve.embedded import SHM_DIR
+from repo_builder.triton.server_args import ServerArgs
 from tests.integration.sample_repository import CONFIGS, PY_ADD_MODEL
 
 pytestmark = pytest.mark.server
@@ -43,20 +45,18 @@ def test_triton_does_not_ignore_hidden_repo_builder_folder(tmp_path: Path) -> No
     backends = make_backend_dir(dist, tmp_path / "backends")
     http, grpc, metrics = free_ports(3)
     env = dict(os.environ, LD_LIBRARY_PATH=str(dist.libs), PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}")
+    args = ServerArgs(
+        binary=str(dist.binary),
+        model_repository=str(repo),
+        backend_directory=str(backends),
+        address="127.0.0.1",
+        http_port=http,
+        grpc_port=grpc,
+        metrics_port=metrics,
+        allow_gpu_metrics=False,
+    )
     result = subprocess.run(
-        [
-            str(dist.binary),
-            f"--model-repository={repo}",
-            f"--backend-directory={backends}",
-            "--http-address=127.0.0.1",
-            f"--http-port={http}",
-            "--grpc-address=127.0.0.1",
-            f"--grpc-port={grpc}",
-            "--metrics-address=127.0.0.1",
-            f"--metrics-port={metrics}",
-            "--allow-gpu-metrics=false",
-            "--disable-auto-complete-config",
-        ],
+        args.to_args_list(),
         env=env,
         capture_output=True,
         text=True,
@@ -155,6 +155,42 @@ def test_startup_failure_reports_log_tail(tmp_path: Path) -> None:
     assert server.process is None and shm_regions(server.shm_prefix) == []
 
 
+def test_serves_on_an_explicit_address(tmp_path: Path) -> None:
+    """`EmbeddedServer(address=...)`: HTTP, gRPC and metrics listen there (here every interface);
+    clients on this host connect through the loopback."""
+    with EmbeddedServer(py_add_repository(tmp_path / "repo"), address="0.0.0.0", startup_timeout=120) as server:
+        assert server.http_url == f"127.0.0.1:{server.http_port}"
+        with urllib.request.urlopen(f"http://{server.http_url}/v2/health/ready", timeout=5) as response:
+            assert response.status == 200
+        log = server.log_path.read_text(errors="replace")
+        for protocol in ("http", "grpc", "metrics"):
+            assert f"--{protocol}-address=0.0.0.0" in log.splitlines()[0]
+        assert f"0.0.0.0:{server.http_port}" in log  # "Started HTTPService at 0.0.0.0:PORT"
+
+
+def test_serve_command_takes_an_address(tmp_path: Path) -> None:
+    """`repo-builder serve REPO --address 127.0.0.1`: the option reaches the server's arguments."""
+    repo = py_add_repository(tmp_path / "repo")
+    log = tmp_path / "server.log"
+    http, grpc, metrics = free_ports(3)
+    command = [sys.executable, "-m", "repo_builder", "serve", str(repo), "--address", "127.0.0.1"]
+    command += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+    proc = _start_serving([*command, "--log-file", str(log)])
+    try:
+        lines = _lines_until_serving(proc)
+        said = " ".join("".join(lines).split())  # the stderr console wraps long lines
+        assert f"HTTP http://127.0.0.1:{http}" in said, said
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/v2/health/ready", timeout=5) as response:
+            assert response.status == 200
+        assert f"--http-address=127.0.0.1 --http-port={http}" in log.read_text(errors="replace")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_preview_of_a_plan_needs_its_onnx(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / "trt_mlp" / "1").mkdir(parents=True)
@@ -176,22 +212,9 @@ def test_serve_command_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signa
         "import sys\nfrom pathlib import Path\nfrom repo_builder.cli.serve import serve_command\n"
         f"sys.exit(serve_command(Path({str(repo)!r})))\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        cwd=Path(__file__).resolve().parents[3],
-    )
+    proc = _start_serving([sys.executable, "-c", code])
     try:
-        assert proc.stderr is not None
-        lines = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            lines.append(line)
-            if "Press Ctrl-C to stop" in line or not line:
-                break
+        lines = _lines_until_serving(proc)
         assert any("Press Ctrl-C" in line for line in lines), "".join(lines)
         children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == proc.pid]
         assert len(children) == 1  # tritonserver
@@ -207,6 +230,25 @@ def test_serve_command_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signa
     with pytest.raises(ProcessLookupError):
         os.killpg(children[0], 0)
     assert shm_regions(f"triton_python_backend_shm_region_rb{proc.pid}_") == []
+
+
+def _start_serving(command: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=Path(__file__).resolve().parents[3]
+    )
+
+
+def _lines_until_serving(proc: subprocess.Popen[str], timeout: float = 120) -> list[str]:
+    """What `serve` wrote on stderr up to "Press Ctrl-C to stop" (or its exit, or the timeout)."""
+    assert proc.stderr is not None
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        lines.append(line)
+        if "Press Ctrl-C to stop" in line or not line:
+            break
+    return lines
 
 
 def _ppid(proc_dir: Path) -> int:

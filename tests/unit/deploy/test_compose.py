@@ -22,6 +22,7 @@ from repo_builder.cli import deploy as deploy_cli
 from repo_builder.deploy import compose, docker
 from repo_builder.errors import DeploymentError, RepoBuilderError, SpecError
 from repo_builder.spec import load_spec
+from repo_builder.triton import releases
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "golden" / "compose"
@@ -63,7 +64,8 @@ def _spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, triton: str, models: 
     if triton:
         body += "triton:\n" + "".join(f"  {line}\n" for line in triton.strip().splitlines())
     body += "models:\n" + models
-    return load_spec(_write_spec(tmp_path, body))
+    _write_spec(tmp_path, body)
+    return load_spec("spec.yaml")  # as typed: messages locate it as spec.yaml:LINE:COL
 
 
 def _model(name: str, target: str, extra: str = "") -> str:
@@ -178,15 +180,15 @@ def test_the_parser_refuses_a_missing_admin_key() -> None:
 
 
 def test_tf_backend_model_with_a_release_after_2502_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = _spec(
-        tmp_path,
-        monkeypatch,
-        'image_tag: "25.03"',
-        _model("resnet", "savedmodel") + _model("bert", "tftrt") + _model("mlp", "onnx"),
-    )
-    with pytest.raises(SpecError) as e:
-        compose.render_compose(spec, tmp_path / "model_repository")
+    with pytest.raises(SpecError) as e:  # a rule of the spec: loading it fails, before anything renders
+        _spec(
+            tmp_path,
+            monkeypatch,
+            'image_tag: "25.03"',
+            _model("resnet", "savedmodel") + _model("bert", "tftrt") + _model("mlp", "onnx"),
+        )
     assert e.value.message == (
+        "spec.yaml: 1 problem in the spec\n"
         "spec.yaml:3:14: triton -> image_tag\n"
         "  release 25.03 cannot serve 2 models of this spec: Triton's TensorFlow backend "
         "(targets savedmodel, tftrt) ends with release 25.02.\n"
@@ -200,9 +202,8 @@ def test_tf_backend_model_with_a_release_after_2502_is_refused(tmp_path: Path, m
 
 
 def test_write_compose_writes_nothing_when_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = _spec(tmp_path, monkeypatch, 'image_tag: "25.10"', _model("resnet", "savedmodel"))
     with pytest.raises(SpecError):
-        compose.write_compose(spec)
+        compose.write_compose(_spec(tmp_path, monkeypatch, 'image_tag: "25.10"', _model("resnet", "savedmodel")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
 
 
@@ -240,7 +241,7 @@ def test_check_applies_the_release_guard(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("tag", "targets", "expected"),
     [
-        (None, ["onnx"], compose.NEWEST_KNOWN_RELEASE),
+        (None, ["onnx"], releases.NEWEST_KNOWN_RELEASE),
         (None, ["onnx", "savedmodel"], "25.02"),
         (None, ["tftrt"], "25.02"),
         ("24.05", ["savedmodel"], "24.05"),
@@ -262,12 +263,6 @@ def test_image_tag(
         assert image.startswith(f"repo-builder/tritonserver:{expected}-py3-python-")
     else:
         assert image == f"nvcr.io/nvidia/tritonserver:{expected}-py3"
-
-
-def test_newest_known_release_is_after_the_tensorflow_backend() -> None:
-    assert compose.NEWEST_KNOWN_RELEASE == "25.11"
-    assert list(compose.KNOWN_RELEASES) == sorted(compose.KNOWN_RELEASES)
-    assert "25.02" in compose.KNOWN_RELEASES
 
 
 # --------------------------------------------------------------------------------------------- GPUs
@@ -347,10 +342,10 @@ def test_ipv6_bind_address_is_bracketed(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_bind_address_must_be_an_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = _spec(tmp_path, monkeypatch, "bind_address: localhost", _model("m", "onnx"))
     with pytest.raises(SpecError) as e:
-        compose.render_compose(spec, tmp_path / "model_repository")
+        _spec(tmp_path, monkeypatch, "bind_address: localhost", _model("m", "onnx"))
     assert e.value.message == (
+        "spec.yaml: 1 problem in the spec\n"
         "spec.yaml:3:17: triton -> bind_address\n"
         "  'localhost' is not an IP address; use 127.0.0.1 (this host only, the default), 0.0.0.0 "
         "(every interface) or one of this host's addresses"
@@ -390,11 +385,11 @@ def test_cache_config_only_with_a_cached_model(monkeypatch: pytest.MonkeyPatch) 
 
 def test_every_deployment_problem_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     triton = 'image_tag: "25.05"\nbind_address: my-host\nrestricted_api_key_env: "1KEY"'
-    spec = _spec(tmp_path, monkeypatch, triton, _model("m", "savedmodel"))
     with pytest.raises(SpecError) as e:
-        compose.render_compose(spec, tmp_path / "model_repository")
+        _spec(tmp_path, monkeypatch, triton, _model("m", "savedmodel"))
     heads = [line for line in e.value.message.splitlines() if line.startswith("spec.yaml:")]
     assert heads == [
+        "spec.yaml: 3 problems in the spec",
         "spec.yaml:3:14: triton -> image_tag",
         "spec.yaml:4:17: triton -> bind_address",
         "spec.yaml:5:27: triton -> restricted_api_key_env",
@@ -402,9 +397,8 @@ def test_every_deployment_problem_is_reported(tmp_path: Path, monkeypatch: pytes
 
 
 def test_bad_key_env_name_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = _spec(tmp_path, monkeypatch, 'restricted_api_key_env: "MY KEY"', _model("m", "onnx"))
     with pytest.raises(SpecError, match="is not an environment variable name"):
-        compose.render_compose(spec, tmp_path / "model_repository")
+        _spec(tmp_path, monkeypatch, 'restricted_api_key_env: "MY KEY"', _model("m", "onnx"))
 
 
 # --------------------------------------------------------------------------------------------- engines
@@ -413,8 +407,8 @@ def test_bad_key_env_name_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_engine_builder_runs_before_triton(monkeypatch: pytest.MonkeyPatch) -> None:
     services = _services(_render_case("tensorrt_recipe", monkeypatch)["docker-compose.yml"])
     builder = services["engine-builder"]
-    assert builder["image"] == f"nvcr.io/nvidia/tensorrt:{compose.NEWEST_KNOWN_RELEASE}-py3"
-    assert services["triton"]["image"] == f"nvcr.io/nvidia/tritonserver:{compose.NEWEST_KNOWN_RELEASE}-py3"
+    assert builder["image"] == f"nvcr.io/nvidia/tensorrt:{releases.NEWEST_KNOWN_RELEASE}-py3"
+    assert services["triton"]["image"] == f"nvcr.io/nvidia/tritonserver:{releases.NEWEST_KNOWN_RELEASE}-py3"
     assert builder["volumes"] == ["./model_repository:/models"]  # read-write: it writes the plans
     assert builder["working_dir"] == "/models"
     assert services["triton"]["depends_on"] == {"engine-builder": {"condition": "service_completed_successfully"}}
@@ -467,7 +461,7 @@ def test_engine_script_checks_each_recipe_and_plan(monkeypatch: pytest.MonkeyPat
 def test_python_target_builds_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
     files = _render_case("python_target", monkeypatch)
     dockerfile = files[compose.DOCKERFILE]
-    assert f"FROM nvcr.io/nvidia/tritonserver:{compose.NEWEST_KNOWN_RELEASE}-py3\n" in dockerfile
+    assert f"FROM nvcr.io/nvidia/tritonserver:{releases.NEWEST_KNOWN_RELEASE}-py3\n" in dockerfile
     for pin in ("numpy==1.26.4", "onnxruntime==1.31.1", "tensorflow==2.21.0"):
         assert pin in dockerfile
     triton = _services(files["docker-compose.yml"])["triton"]
@@ -479,22 +473,6 @@ def test_python_pins_follow_the_container_python(monkeypatch: pytest.MonkeyPatch
     assert "Python 3.10" in dockerfile
     assert "onnxruntime==1.23.2" in dockerfile
     assert "tensorflow" not in dockerfile.split("FROM")[1]
-
-
-def test_runtime_pins_match_the_convert_extra() -> None:
-    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["convert"]
-    pins = dict(item.split("==") for item in extra)
-    newest = compose.RUNTIME_PINS["3.12"]
-    assert newest["tensorflow"] == pins["tensorflow"]
-    assert newest["onnxruntime"] == pins["onnxruntime"]
-
-
-@pytest.mark.parametrize(
-    ("tag", "python"), [("24.10", "3.10"), ("24.11", "3.10"), ("24.12", "3.12"), ("25.11", "3.12")]
-)
-def test_container_python(tag: str, python: str) -> None:
-    assert compose.container_python(tag) == python
 
 
 # --------------------------------------------------------------------------------------------- writing
@@ -570,6 +548,35 @@ def test_another_specs_compose_file_is_not_replaced(tmp_path: Path, monkeypatch:
     compose.write_compose(first)  # its own spec rewrites it
     compose.write_compose(second, force=True)
     assert "other_repository" in (tmp_path / "docker-compose.yml").read_text()
+
+
+def test_the_plan_names_what_rendering_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build plans its deployment before converting and renders it once after: the plan's files and
+    header line are those of the rendered files, so the early ownership check needs no rendering."""
+    spec = _spec(tmp_path, monkeypatch, "prometheus: true", _model("m", "python") + _model("t", "tensorrt"))
+    plan = compose.plan_deployment(spec)
+    assert plan.tag == releases.NEWEST_KNOWN_RELEASE
+    assert plan.folder == tmp_path
+    files = compose.render_deployment(plan)
+    assert tuple(files) == plan.names == (compose.COMPOSE_FILE, compose.PROMETHEUS_CONFIG, compose.DOCKERFILE)
+    assert {text.split("\n", 1)[0] for text in files.values()} == {plan.header}
+    (tmp_path / compose.COMPOSE_FILE).write_text("services: {}\n")
+    with pytest.raises(RepoBuilderError, match="not written by repo-builder"):
+        compose.check_deployment(plan)
+    compose.check_deployment(plan, force=True)
+    assert compose.write_deployment(plan, force=True) == plan.paths()
+
+
+def test_compose_command_prints_the_written_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`repo-builder compose`: the written files are the result, on stdout (through cli/app.py's console)."""
+    from cli_runner import run_cli
+
+    _spec(tmp_path, monkeypatch, "prometheus: true", _model("m", "onnx"))
+    result = run_cli(capsys, "compose", "spec.yaml")
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines() == ["docker-compose.yml", "prometheus/prometheus.yml"]
 
 
 # --------------------------------------------------------------------------------------------- up

@@ -1,0 +1,66 @@
+"""NGC releases of Triton: which exist, which serves what, their images and their Python.
+
+Release facts:
+- Triton's TensorFlow backend (targets savedmodel, tftrt) ships up to release 25.02.
+- A TensorRT plan loads only under the TensorRT version that built it: plans not built locally are
+  built at deployment in `nvcr.io/nvidia/tensorrt:<tag>-py3`, the same release as the server.
+- The container's Python is 3.12 from 24.12 (Ubuntu 24.04), 3.10 before (Ubuntu 22.04).
+"""
+
+from __future__ import annotations
+
+#: NGC releases of Triton known to this version of repo-builder, newest last. Source: NVIDIA's Triton
+#: release notes index (docs.nvidia.com/deeplearning/triton-inference-server/release-notes), which
+#: lists 25.11 as the newest release (there is no 25.07). A spec may pin a newer tag; this table only
+#: picks the default.
+KNOWN_RELEASES: tuple[str, ...] = (
+    "24.10",
+    "24.11",
+    "24.12",
+    "25.01",
+    "25.02",
+    "25.03",
+    "25.04",
+    "25.05",
+    "25.06",
+    "25.08",
+    "25.09",
+    "25.10",
+    "25.11",
+)
+NEWEST_KNOWN_RELEASE = KNOWN_RELEASES[-1]
+
+#: The last NGC release of Triton that ships the TensorFlow backend.
+LAST_TENSORFLOW_BACKEND_RELEASE = "25.02"
+
+TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:{tag}-py3"
+TENSORRT_IMAGE = "nvcr.io/nvidia/tensorrt:{tag}-py3"
+
+#: Pins of what python-target models import, by the container's Python. Same versions as the
+#: `convert` extra in pyproject.toml (a unit test keeps them in step) except where a wheel for that
+#: Python does not exist: onnxruntime 1.31 has no wheel for Python 3.10, 1.23.2 is the newest that has.
+RUNTIME_PINS: dict[str, dict[str, str]] = {
+    "3.12": {"numpy": "1.26.4", "onnxruntime": "1.31.1", "tensorflow": "2.21.0"},
+    "3.10": {"numpy": "1.26.4", "onnxruntime": "1.23.2", "tensorflow": "2.21.0"},
+}
+
+
+def release(tag: str) -> tuple[int, int]:
+    """A `yy.mm` tag as a comparable (yy, mm)."""
+    yy, mm = tag.split(".")
+    return int(yy), int(mm)
+
+
+def has_tensorflow_backend(tag: str) -> bool:
+    """Whether release `tag` ships Triton's TensorFlow backend (targets savedmodel, tftrt)."""
+    return release(tag) <= release(LAST_TENSORFLOW_BACKEND_RELEASE)
+
+
+def default_release(tensorflow_backend: bool) -> str:
+    """The release to deploy when the spec pins none: the newest that serves every model."""
+    return LAST_TENSORFLOW_BACKEND_RELEASE if tensorflow_backend else NEWEST_KNOWN_RELEASE
+
+
+def container_python(tag: str) -> str:
+    """Python of the Triton container: Ubuntu 24.04 and Python 3.12 from 24.12, Ubuntu 22.04 (3.10) before."""
+    return "3.12" if release(tag) >= release("24.12") else "3.10"
