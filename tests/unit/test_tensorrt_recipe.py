@@ -228,7 +228,7 @@ def test_build_plan_calls_tensorrt_10_api_recorded_by_a_double(tmp_path: Path, m
     monkeypatch.setitem(sys.modules, "tensorrt", double)
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"onnx")
-    ctx = Context(tmp_path, tmp_path, tmp_path, logging.getLogger("test"))
+    ctx = Context(tmp_path, tmp_path, logging.getLogger("test"))
     build_plan(
         model(precision="fp16", tensorrt={"workspace_mib": 512}),
         onnx,
