@@ -6,9 +6,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from repo_builder.build.build import BuildResult, build
+from repo_builder.build.build import build
+from repo_builder.build.results import FAILED_STATUSES, BuildResult
 from repo_builder.cli.output import print_table
 from repo_builder.repository.layout import logs_path
+from repo_builder.repository.manifest import BUILT_STATUSES, ModelStatus
+
+#: how the summary table shows a status (the others as their value)
+STATUS_STYLE = {ModelStatus.FAILED: "red", ModelStatus.KEPT: "yellow", ModelStatus.RECIPE: "yellow"}
+STATUS_TEXT = {
+    ModelStatus.CARRIED: "unchanged",
+    ModelStatus.KEPT: "FAILED (previous kept)",
+    ModelStatus.FAILED: "FAILED",
+}
+#: progress steps after which a model's clock stops
+DONE_STEPS = (*BUILT_STATUSES, ModelStatus.FAILED, "unchanged")
 
 
 def _human(size: int) -> str:
@@ -27,9 +39,9 @@ def summary_table(result: BuildResult) -> Any:
     for col in ("model", "target", "artifact size", "max error", "status", "time"):
         table.add_column(col, justify="right" if col in ("artifact size", "max error", "time") else "left")
     for r in result.models:
-        err = r.entry.get("max_error")
-        style = {"failed": "red", "kept": "yellow", "recipe": "yellow"}.get(r.status, "green")
-        status = {"carried": "unchanged", "kept": "FAILED (previous kept)", "failed": "FAILED"}.get(r.status, r.status)
+        err = r.entry.max_error
+        style = STATUS_STYLE.get(r.status, "green")
+        status = STATUS_TEXT.get(r.status, r.status.value)
         table.add_row(
             r.name,
             r.target,
@@ -84,7 +96,7 @@ def build_command(
             if name not in started:  # queued, or carried over: no time of its own yet
                 table.add_row(name, step, "")
                 continue
-            done = step in ("built", "recipe", "failed", "unchanged")
+            done = step in DONE_STEPS
             table.add_row(name, step, f"{(since if done else now) - started[name]:.1f}s")
         table.caption = f"{time.monotonic() - t0:.1f}s"
         return table
@@ -103,20 +115,20 @@ def build_command(
         result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify)
     print_table(out, summary_table(result))
     for r in result.models:
-        for note in r.entry.get("notes", []) if r.status in ("built", "recipe") else []:
+        for note in (r.entry.notes or []) if r.status in BUILT_STATUSES else []:
             out.print(f"{r.name}: {note}")
-        if r.status in ("failed", "kept"):
+        if r.status in FAILED_STATUSES:
             log = r.log if r.log is not None else logs_path(result.repository, r.name)
             err.print(f"[bold red]{r.name} failed:[/] {r.error}", markup=True, highlight=False)
             if log.is_file():
                 err.print(f"  log: {log}", markup=False)
-            if r.status == "kept":
+            if r.status == ModelStatus.KEPT:
                 err.print("  the repository keeps the previous build of this model", markup=False)
     for path in write_deployment(deployment, force=force):  # rendered once, after the build's manifest
         out.print(f"wrote {path}")
     converted = result.converted
     total = time.monotonic() - t0
-    failed = [r.name for r in result.models if r.status in ("failed", "kept")]
+    failed = [r.name for r in result.models if r.status in FAILED_STATUSES]
     if converted:
         out.print(f"converted {len(converted)} model(s) in {total:.1f}s into {result.repository}")
     elif not failed:

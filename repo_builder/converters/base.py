@@ -3,7 +3,9 @@
 A converter turns one format into the next (`savedmodel2onnx`); `plan()` in `__init__` chains them for a
 target. TensorFlow, tf2onnx, onnx and TensorRT are imported inside `convert()`/`available()` only, through
 `repo_builder.deps` (a missing one is a MissingDependencyError with the install hint).
-Converters never print: they write to `ctx.log` (the model's log file).
+Converters never print: they write to `ctx.log` (the model's log file). Converters never write into the
+repository: they write under `out` and `ctx.work`, and return what goes into the version folders in
+`Converted.files` / `Converted.version_files` (repository.write.place_artifacts puts them there).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec
 
 if TYPE_CHECKING:
@@ -28,7 +31,6 @@ class Context:
 
     spec_dir: Path  # paths in the spec are relative to it
     work: Path  # scratch folder for this model, removed after the build
-    repo: Path  # the (staging) repository root, for outputs outside the model folder
     log: logging.Logger
     loaded: Loaded | None = None  # set once the source is loaded
 
@@ -41,12 +43,14 @@ class Converted:
     format: str
     #: shown in the build summary (e.g. "plan is built at deployment")
     notes: list[str] = field(default_factory=list)
-    #: recorded in the manifest entry (e.g. {"recipe": "m/1/build_plan.sh"})
+    #: fields of the manifest entry (ManifestEntry's names, e.g. {"recipe": "m/1/build_plan.sh"})
     manifest: dict[str, Any] = field(default_factory=dict)
-    #: "built", or "recipe" when a TensorRT plan is left to be built at deployment
-    status: str = "built"
+    #: BUILT, or RECIPE when a TensorRT plan is left to be built at deployment
+    status: ModelStatus = ModelStatus.BUILT
     #: files to place in each version folder: name in the version folder -> path produced
     files: dict[str, Path] = field(default_factory=dict)
+    #: files for one version folder only (a TensorRT recipe names its version): version -> name -> path
+    version_files: dict[int, dict[str, Path]] = field(default_factory=dict)
 
 
 class Converter(Protocol):

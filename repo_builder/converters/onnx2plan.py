@@ -1,8 +1,10 @@
 """ONNX -> TensorRT plan with the TensorRT 10 Python API, or a trtexec recipe built at deployment.
 
-Plans are tied to the TensorRT version and GPU that build them, so a recipe is always written next to
+Plans are tied to the TensorRT version and GPU that build them, so a recipe is always made for
 where model.plan goes: `<model>/<version>/{model.onnx, build_plan.sh}` (the tensorrt backend loads only
 model.plan), paths relative to the repository root (it works with the repository mounted at /models).
+The converter writes the recipe under its own `out` folder and returns the files by version
+(`Converted.version_files`); the build places them in the repository.
 Where TensorRT is importable the plan is also built here: explicit batch, one optimization profile
 (min/opt/max from max_batch_size and the dynamic dims), FP16 or calibrated INT8, a workspace limit and a
 timing cache.
@@ -17,7 +19,14 @@ from typing import Any, ClassVar
 
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
-from repo_builder.repository.layout import tensorrt_dir
+from repo_builder.repository.layout import (
+    CALIBRATION_CACHE_NAME,
+    ONNX_NAME,
+    RECIPE_NAME,
+    TIMING_CACHE_NAME,
+    version_dir,
+)
+from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec, TensorRTBuild
 
 #: min/opt/max of a variable (non-batch) dim when the spec's `tensorrt.shapes` does not give it
@@ -56,7 +65,7 @@ def trtexec_args(model: ModelSpec, version: int, calibration_cache: bool = False
     settings = model.tensorrt or TensorRTBuild()
     base = f"{model.name}/{version}"
     shapes = profile_shapes(model)
-    args = ["trtexec", f"--onnx={base}/model.onnx", f"--saveEngine={model.name}/{version}/model.plan"]
+    args = ["trtexec", f"--onnx={base}/{ONNX_NAME}", f"--saveEngine={model.name}/{version}/model.plan"]
     if shapes:
         args += [
             f"--minShapes={_shapes_arg(shapes, 0)}",
@@ -68,10 +77,10 @@ def trtexec_args(model: ModelSpec, version: int, calibration_cache: bool = False
     elif model.precision == "int8":
         args += ["--int8", "--fp16"]
         if calibration_cache:
-            args.append(f"--calib={base}/calibration.cache")
+            args.append(f"--calib={base}/{CALIBRATION_CACHE_NAME}")
     args.append(f"--memPoolSize=workspace:{settings.workspace_mib}M")
     if settings.timing_cache:
-        args.append(f"--timingCacheFile={base}/timing.cache")
+        args.append(f"--timingCacheFile={base}/{TIMING_CACHE_NAME}")
     return args
 
 
@@ -104,12 +113,14 @@ def recipe_script(model: ModelSpec, version: int, calibration_cache: bool = Fals
     )
 
 
-def write_recipe(repo: Path, model: ModelSpec, version: int, onnx_path: Path, calibration_cache: bool = False) -> Path:
-    folder = tensorrt_dir(repo, model.name, version)
+def write_recipe(root: Path, model: ModelSpec, version: int, onnx_path: Path, calibration_cache: bool = False) -> Path:
+    """The recipe of one version in the repository layout under `root`: `<root>/<model>/<version>/` gets
+    build_plan.sh and the ONNX it builds from. Returns the script."""
+    folder = version_dir(root, model.name, version)
     folder.mkdir(parents=True, exist_ok=True)
-    if onnx_path.resolve() != (folder / "model.onnx").resolve():
-        shutil.copy2(onnx_path, folder / "model.onnx")
-    script = folder / "build_plan.sh"
+    if onnx_path.resolve() != (folder / ONNX_NAME).resolve():
+        shutil.copy2(onnx_path, folder / ONNX_NAME)
+    script = folder / RECIPE_NAME
     script.write_text(recipe_script(model, version, calibration_cache))
     script.chmod(0o755)
     return script
@@ -143,24 +154,31 @@ class Onnx2Plan:
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
         problem = self.available()
         plan = out / "model.plan"
+        caches = out / "cache"
         built = False
         if problem is None:
             built = True
-            build_plan(model, src, plan, tensorrt_dir(ctx.repo, model.name, model.versions[0]), ctx)
-        recipes = {}
+            build_plan(model, src, plan, caches, ctx)
+        root = out / "recipe"
+        recipes: dict[int, str] = {}
+        version_files: dict[int, dict[str, Path]] = {}
         for v in model.versions:
-            script = write_recipe(ctx.repo, model, v, src, calibration_cache=built and model.precision == "int8")
-            recipes[v] = str(script.relative_to(ctx.repo))
+            script = write_recipe(root, model, v, src, calibration_cache=built and model.precision == "int8")
+            recipes[v] = script.relative_to(root).as_posix()
+            version_files[v] = {p.name: p for p in (script.parent / ONNX_NAME, script)}
             ctx.log.info("recipe %s:\n%s", recipes[v], script.read_text())
+        if caches.is_dir():  # beside the first version's ONNX, where build_plan reads them
+            version_files[model.versions[0]].update({p.name: p for p in sorted(caches.iterdir())})
         manifest: dict[str, Any] = {"recipe": recipes[model.versions[0]], "recipes": recipes}
         if built:
-            return Converted(plan, "plan", files={"model.plan": plan}, manifest=manifest)
+            return Converted(plan, "plan", files={"model.plan": plan}, version_files=version_files, manifest=manifest)
         ctx.log.warning("%s", problem)
         return Converted(
             src,
             "plan",
-            status="recipe",
+            status=ModelStatus.RECIPE,
             manifest=manifest,
+            version_files=version_files,
             notes=["plan is built at deployment (no TensorRT here): " + recipes[model.versions[0]]],
         )
 
@@ -189,10 +207,10 @@ def build_plan(model: ModelSpec, onnx_path: Path, plan: Path, cache_dir: Path, c
         assert model.calibration is not None
         config.set_flag(trt.BuilderFlag.INT8)
         config.int8_calibrator = _calibrator(
-            trt, model, ctx.spec_dir / model.calibration.data, cache_dir / "calibration.cache"
+            trt, model, ctx.spec_dir / model.calibration.data, cache_dir / CALIBRATION_CACHE_NAME
         )
         config.set_calibration_profile(profile)
-    cache_file = cache_dir / "timing.cache"
+    cache_file = cache_dir / TIMING_CACHE_NAME
     if settings.timing_cache:
         cache = config.create_timing_cache(cache_file.read_bytes() if cache_file.is_file() else b"")
         config.set_timing_cache(cache, ignore_mismatch=False)

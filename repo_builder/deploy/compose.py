@@ -135,9 +135,9 @@ class Recipe:
 
 
 def _default_recipe(model: ModelSpec, version: int) -> Recipe:
-    from repo_builder.repository.layout import tensorrt_dir
+    from repo_builder.repository.layout import RECIPE_NAME, version_dir
 
-    script = PurePosixPath(tensorrt_dir(Path(), model.name, version).as_posix()) / "build_plan.sh"
+    script = PurePosixPath(version_dir(Path(), model.name, version).as_posix()) / RECIPE_NAME
     plan = PurePosixPath(model.name) / str(version) / (PLATFORMS[model.target].model_file or "model.plan")
     return Recipe(model.name, version, str(script), str(plan))
 
@@ -148,18 +148,18 @@ def engine_recipes(spec: Spec, repo: Path) -> list[Recipe]:
     Decided from the spec; the manifest (when the repository was built) removes versions whose plan
     was built locally (`status: built`) and gives the recorded recipe path of the others.
     """
-    from repo_builder.repository.manifest import read_manifest
+    from repo_builder.repository.manifest import ManifestEntry, ModelStatus, read_manifest
 
-    manifest = read_manifest(repo) or {}
-    entries: dict[str, Any] = manifest.get("models") or {}
+    manifest = read_manifest(repo)
+    entries = (manifest.models if manifest is not None else None) or {}
     found: list[Recipe] = []
     for m in spec.models:
         if m.target != "tensorrt":
             continue
-        entry = entries.get(m.name) or {}
-        if entry.get("status") == "built":
+        entry = entries.get(m.name) or ManifestEntry()
+        if entry.status == ModelStatus.BUILT:
             continue
-        recorded = entry.get("recipe")
+        recorded = entry.recipe
         for v in m.versions:
             recipe = _default_recipe(m, v)
             script = _recorded_script(recorded, v)

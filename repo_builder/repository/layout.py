@@ -8,34 +8,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repo_builder.spec.models import ModelSpec
-from repo_builder.triton.platforms import PLATFORMS
-
 MANIFEST_NAME = "repo_builder_manifest.json"
 MANIFEST_FORMAT = 1
+#: a model folder's Triton config
+CONFIG_NAME = "config.pbtxt"
+#: the trtexec recipe that builds a TensorRT plan at deployment, in each version folder
+RECIPE_NAME = "build_plan.sh"
+#: the ONNX model: the onnx target's artifact, and what a TensorRT plan is built from
+ONNX_NAME = "model.onnx"
+#: TensorRT's caches, next to the ONNX a plan is built from
+TIMING_CACHE_NAME = "timing.cache"
+CALIBRATION_CACHE_NAME = "calibration.cache"
+#: a model folder's reference inputs and outputs, and its build log
+REFERENCE_NAME = "reference.npz"
+LOG_NAME = "build.log"
 
 
 def manifest_path(repo: Path) -> Path:
     return repo / MANIFEST_NAME
 
 
+def config_path(repo: Path, model: str) -> Path:
+    return repo / model / CONFIG_NAME
+
+
 def references_path(repo: Path, model: str) -> Path:
-    return repo / model / "reference.npz"
+    return repo / model / REFERENCE_NAME
 
 
 def logs_path(repo: Path, model: str) -> Path:
-    return repo / model / "build.log"
+    return repo / model / LOG_NAME
 
 
 def failed_log_path(repo: Path, model: str) -> Path:
     """Log of a model that failed with no previous build to keep: a top-level file, which Triton
     ignores (a model folder holding only a log would make Triton refuse to start)."""
-    return repo / f"{model}.build.log"
-
-
-def tensorrt_dir(repo: Path, model: str, version: int) -> Path:
-    """The version folder: the ONNX a plan is built from, build_plan.sh and the caches sit by model.plan."""
-    return repo / model / str(version)
+    return repo / f"{model}.{LOG_NAME}"
 
 
 def work_dir(stage: Path) -> Path:
@@ -48,9 +56,6 @@ def model_dir(repo: Path, model: str) -> Path:
 
 
 def version_dir(repo: Path, model: str, version: int) -> Path:
+    """A numeric version folder: the artifact, and for a TensorRT plan the ONNX it is built from, the
+    recipe and the caches beside model.plan."""
     return repo / model / str(version)
-
-
-def artifact_path(repo: Path, model: ModelSpec, version: int) -> Path | None:
-    filename = PLATFORMS[model.target].model_file
-    return version_dir(repo, model.name, version) / filename if filename else None

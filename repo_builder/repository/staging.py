@@ -80,6 +80,13 @@ def staged(repo: Path) -> Iterator[Path]:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
+def final_repo(stage: Path) -> Path:
+    """The repository a staging folder (`.<name>.staging-<pid>`, see `staged`) becomes."""
+    if stage.name.startswith(".") and ".staging-" in stage.name:
+        return stage.parent / stage.name[1:].rsplit(".staging-", 1)[0]
+    return stage
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

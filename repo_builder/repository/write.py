@@ -1,18 +1,28 @@
-"""Writing model folders: config, version folders, label files, warmup data; hashing what was written."""
+"""Writing model folders: config, version folders, label files, warmup data, the converters' artifacts;
+hashing what was written. The only writer of a model folder's layout and artifacts (the build adds its
+log and reference file, named in layout.py)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from repo_builder.errors import RepoBuilderError, SpecError
-from repo_builder.repository.layout import MANIFEST_FORMAT, model_dir, version_dir
-from repo_builder.repository.manifest import read_manifest, settings_of, write_manifest
+from repo_builder.repository.layout import MANIFEST_FORMAT, config_path, logs_path, model_dir, version_dir
+from repo_builder.repository.manifest import (
+    BUILT_STATUSES,
+    Manifest,
+    ModelStatus,
+    model_entry,
+    read_manifest,
+    settings_of,
+    write_manifest,
+)
 from repo_builder.repository.staging import check_output, staged
 from repo_builder.spec.models import ModelSpec, Spec
-from repo_builder.triton.platforms import PLATFORMS
 
 
 def sha256_file(path: Path) -> str:
@@ -44,7 +54,7 @@ def write_model_layout(stage: Path, spec: Spec, model: ModelSpec, config_text: s
     """config.pbtxt, numeric version folders, label files and warmup data of one model."""
     folder = model_dir(stage, model.name)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.pbtxt").write_text(config_text)
+    config_path(stage, model.name).write_text(config_text)
     for v in model.versions:
         version_dir(stage, model.name, v).mkdir(exist_ok=True)
     for out in model.outputs or []:
@@ -55,7 +65,44 @@ def write_model_layout(stage: Path, spec: Spec, model: ModelSpec, config_text: s
             if wi.file:
                 (folder / "warmup").mkdir(exist_ok=True)
                 shutil.copy2(spec.resolve(wi.file), folder / "warmup" / Path(wi.file).name)
-    return Written(model.name, folder / "config.pbtxt")
+    return Written(model.name, config_path(stage, model.name))
+
+
+def place_artifacts(
+    stage: Path, model: ModelSpec, files: dict[str, Path], version_files: dict[int, dict[str, Path]] | None = None
+) -> None:
+    """Put a conversion's artifacts into the model's version folders: `files` (name in the version folder ->
+    path produced) into every version, `version_files` into the one version each names. The last use of
+    a produced path moves it; the others copy."""
+    placements = [(v, name, path) for v in model.versions for name, path in files.items()]
+    placements += [(v, name, path) for v, named in (version_files or {}).items() for name, path in named.items()]
+    last = {path: i for i, (_, _, path) in enumerate(placements)}
+    for i, (v, name, path) in enumerate(placements):
+        folder = version_dir(stage, model.name, v)
+        folder.mkdir(parents=True, exist_ok=True)
+        _place(path, folder / name, move=last[path] == i)
+
+
+def _place(src: Path, dest: Path, move: bool) -> None:
+    if dest.exists():
+        shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+    if move:
+        shutil.move(str(src), str(dest))
+    elif src.is_dir():
+        shutil.copytree(src, dest)
+    else:
+        shutil.copy2(src, dest)
+
+
+def clear_except(folder: Path, keep: Path) -> None:
+    """Remove everything in `folder` but the file `keep` (and the folder itself when nothing is kept)."""
+    if not folder.is_dir():
+        return
+    for item in folder.iterdir():
+        if item != keep:
+            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def render_repository(spec: Spec, output: str | Path | None = None, force: bool = False) -> list[Written]:
@@ -82,10 +129,11 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
         )
     repo = spec.repository_path(output)
     check_output(repo, force)
+    previous = read_manifest(repo)
     built = sorted(
         name
-        for name, entry in ((read_manifest(repo) or {}).get("models") or {}).items()
-        if isinstance(entry, dict) and entry.get("status") in ("built", "recipe")
+        for name, entry in ((previous.models if previous else None) or {}).items()
+        if entry.status in BUILT_STATUSES
     )
     if built and not force:
         raise RepoBuilderError(
@@ -96,26 +144,42 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
     with staged(repo) as stage:
         for model in spec.models:
             written.append(write_model_layout(stage, spec, model, texts[model.name]))
-        write_manifest(
-            stage,
-            {
-                "format": MANIFEST_FORMAT,
-                "generator": {"repo_builder": __version__},
-                "triton": spec.triton.model_dump(mode="json"),
-                "models": {
-                    m.name: {
-                        "target": m.target,
-                        "platform": PLATFORMS[m.target].platform,
-                        "backend": PLATFORMS[m.target].backend,
-                        "versions": list(m.versions),
-                        "max_batch_size": m.max_batch_size,
-                        "dynamic_batching": m.dynamic_batching_on,
-                        "settings": settings_of(m),
-                        "validation": m.validation.model_dump(mode="json"),
-                        "status": "rendered",
-                    }
-                    for m in spec.models
-                },
-            },
+        manifest = Manifest(
+            format=MANIFEST_FORMAT,
+            generator={"repo_builder": __version__},
+            triton=spec.triton.model_dump(mode="json"),
+            models={m.name: model_entry(m, ModelStatus.RENDERED, settings=settings_of(m)) for m in spec.models},
         )
-    return [Written(w.model, repo / w.model / "config.pbtxt") for w in written]
+        write_manifest(stage, manifest)
+    return [Written(w.model, config_path(repo, w.model)) for w in written]
+
+
+def link_tree(src: Path, dest: Path) -> None:
+    """Hard-link a file or folder into the staging repository (copy where links are not possible)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    if src.is_dir():
+        shutil.copytree(src, dest, copy_function=link, dirs_exist_ok=True)
+    elif src.exists():
+        link(str(src), str(dest))
+
+
+def carry_model(old: Path, stage: Path, name: str) -> None:
+    """The previous build of a model: its whole folder, which holds everything repo-builder wrote for it
+    (config, versions with the TensorRT recipe files, reference.npz, build.log).
+
+    A model that failed now keeps its previous build but the log of this failure, which explains it.
+    """
+    log = logs_path(stage, name)
+    failure_log = log.read_bytes() if log.is_file() else None
+    shutil.rmtree(stage / name, ignore_errors=True)  # what a failed conversion left: its log
+    link_tree(old / name, stage / name)
+    if failure_log is not None:
+        log.unlink(missing_ok=True)  # a hard link to the previous log: never write through it
+        log.write_bytes(failure_log)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repo_builder.errors import DeploymentError
-from repo_builder.repository.layout import tensorrt_dir
+from repo_builder.repository.layout import CONFIG_NAME, ONNX_NAME, config_path, version_dir
 from repo_builder.triton.preview import parse_config, preview_config
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
     problems: list[str] = []
     for version in _versions(model_dir):
         if is_plan:
-            artifact = tensorrt_dir(repo, name, version) / "model.onnx"
+            artifact = version_dir(repo, name, version) / ONNX_NAME
         else:
             artifact = model_dir / str(version) / (config.default_model_filename or default_file)
         if not artifact.exists():
@@ -109,7 +109,7 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
     out = dest / name
     out.mkdir()
     for item in model_dir.iterdir():  # label files, warmup/ data and the like, which the config names
-        if item.name != "config.pbtxt" and not (item.is_dir() and item.name.isdigit()):
+        if item.name != CONFIG_NAME and not (item.is_dir() and item.name.isdigit()):
             os.symlink(item.resolve(), out / item.name, target_is_directory=item.is_dir())
     for version, artifact in artifacts.items():
         vdir = out / str(version)
@@ -120,7 +120,7 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
         preview = {"runtime": runtime, "artifact": link_name, "source": str(artifact), "signature": signature}
         (vdir / "preview.json").write_text(json.dumps(preview, indent=2) + "\n")
     text = text_format.MessageToString(config)
-    (out / "config.pbtxt").write_text(text)
+    config_path(dest, name).write_text(text)
     return PreviewedModel(name, original, runtime, artifacts, tuple(changes), text)
 
 
@@ -168,7 +168,7 @@ def prepare_repository(
 
     def config_of(name: str) -> Any:
         if name not in configs:
-            config_file = folders[name] / "config.pbtxt"
+            config_file = config_path(repo, name)
             configs[name] = parse_config(config_file.read_text(), str(config_file)) if config_file.exists() else None
         return configs[name]
 

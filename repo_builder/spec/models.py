@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from repo_builder.spec.problems import Issues
-from repo_builder.spec.rules import check_ensemble, check_model
+from repo_builder.spec.rules import DEPLOYMENT_RULES, check_ensemble, check_model
 from repo_builder.triton import dtypes
 from repo_builder.triton.platforms import TARGETS
 

@@ -8,14 +8,16 @@ spec/models.py imports this module, not the other way round.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from repo_builder.spec.problems import Issues, Loc
+from repo_builder.triton import releases
 from repo_builder.triton.platforms import PLATFORMS
 
 if TYPE_CHECKING:
-    from repo_builder.spec.models import ModelSpec
+    from repo_builder.spec.models import ModelSpec, Spec
 
 Rule = Callable[["ModelSpec", Issues], None]
 

@@ -258,12 +258,12 @@ class Validator:
                     dtype = triton_datatype(_dtype_name(t.data_type))
                     expected[key][t.name] = (dtype, batch + list(t.dims))
         for key in ("inputs", "outputs"):
-            for t in model.manifest.get(key) or []:
-                dtype = triton_datatype(str(t["dtype"]))
-                want = (dtype, batch + [int(d) for d in t["dims"]])
-                have = expected[key].setdefault(t["name"], want)
+            for t in getattr(model.manifest, key) or []:
+                dtype = triton_datatype(t.dtype)
+                want = (dtype, batch + list(t.dims))
+                have = expected[key].setdefault(t.name, want)
                 if have != want:
-                    problems.append(f"{key[:-1]} {t['name']!r}: config.pbtxt says {have}, manifest.json says {want}")
+                    problems.append(f"{key[:-1]} {t.name!r}: config.pbtxt says {have}, manifest.json says {want}")
         for key in ("inputs", "outputs"):
             got = {t["name"]: (t["datatype"], t["shape"]) for t in meta.get(key, [])}
             for name in sorted(set(expected[key]) - set(got)):
@@ -296,7 +296,7 @@ class Validator:
 
         from repo_builder.triton.dtypes import to_numpy
 
-        ref = self.repo.reference(model) if model.manifest.get("reference") else None
+        ref = self.repo.reference(model) if model.manifest.reference else None
         if ref is not None:
             inputs, outputs = ref
             if model.max_batch_size > 0:
@@ -319,13 +319,13 @@ class Validator:
         assert self.conn is not None
         if self.repo.manifest is None:
             raise _Skip("no repo_builder_manifest.json: no reference outputs to compare with")
-        if not model.manifest.get("reference"):
+        if not model.manifest.reference:
             raise _Skip("the manifest has no reference for this model" + (" (ensemble)" if model.is_ensemble else ""))
         ref = self.repo.reference(model)
         assert ref is not None
         inputs, outputs = ref
         if not inputs or not outputs:
-            raise AssertionError(f"reference {model.manifest['reference']} has no input/ or output/ arrays")
+            raise AssertionError(f"reference {model.manifest.reference} has no input/ or output/ arrays")
         tol = model.tolerance
         mbs = model.max_batch_size
         if mbs > 0:

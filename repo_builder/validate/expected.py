@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from repo_builder.errors import DeploymentError
+from repo_builder.repository.layout import CONFIG_NAME
 from repo_builder.repository.layout import manifest_path as repository_manifest
+from repo_builder.repository.manifest import Manifest, ManifestEntry, parse_manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,14 +25,12 @@ class ExpectedModel:
     config: ModelConfig | None  # None: named by the manifest but no config.pbtxt in the repository
     config_path: Path | None
     versions: list[int]
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: ManifestEntry = field(default_factory=ManifestEntry)
     config_error: str | None = None
 
     @property
     def max_batch_size(self) -> int:
-        return (
-            int(self.config.max_batch_size) if self.config is not None else int(self.manifest.get("max_batch_size", 0))
-        )
+        return int(self.config.max_batch_size) if self.config is not None else int(self.manifest.max_batch_size or 0)
 
     @property
     def is_ensemble(self) -> bool:
@@ -43,12 +43,12 @@ class ExpectedModel:
     @property
     def tolerance(self) -> dict[str, float]:
         tol = dict(DEFAULT_TOLERANCE)
-        tol.update({k: float(v) for k, v in (self.manifest.get("tolerance") or {}).items() if v is not None})
+        tol.update({k: float(v) for k, v in (self.manifest.tolerance or {}).items() if v is not None})
         return tol
 
     @property
     def thresholds(self) -> dict[str, float]:
-        validation = self.manifest.get("validation") or {}
+        validation = self.manifest.validation or {}
         return {k: float(v) for k, v in validation.items() if k in ("p99_latency_ms", "min_throughput") and v}
 
 
@@ -56,14 +56,14 @@ class ExpectedModel:
 class ExpectedRepository:
     path: Path
     models: dict[str, ExpectedModel]
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     manifest_error: str | None = None
 
     def reference(self, model: ExpectedModel) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
         """(inputs, outputs) of the model's reference file, None when it has none."""
         import numpy as np
 
-        rel = model.manifest.get("reference")
+        rel = model.manifest.reference
         if not rel:
             return None
         path = self.path / rel  # manifest paths are relative to the repository root
@@ -98,19 +98,19 @@ def read_repository(repo: Path) -> ExpectedRepository:
     repo = Path(repo)
     if not repo.is_dir():
         raise DeploymentError(f"model repository {repo} does not exist or is not a folder")
-    manifest: dict[str, Any] | None = None
+    manifest: Manifest | None = None
     manifest_error = None
     manifest_path = repository_manifest(repo)
     if manifest_path.exists():
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            manifest = parse_manifest(json.loads(manifest_path.read_text()))
+        except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
             manifest_error = f"{manifest_path}: unreadable manifest: {e}"
-    entries: dict[str, dict[str, Any]] = dict((manifest or {}).get("models") or {})
+    entries: dict[str, ManifestEntry] = dict((manifest.models if manifest is not None else None) or {})
 
     models: dict[str, ExpectedModel] = {}
     for model_dir in sorted(p for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        config_path = model_dir / "config.pbtxt"
+        config_path = model_dir / CONFIG_NAME
         if not config_path.exists():
             continue
         config: ModelConfig | None = None
@@ -119,16 +119,16 @@ def read_repository(repo: Path) -> ExpectedRepository:
             config = text_format.Parse(config_path.read_text(), ModelConfig())
         except text_format.ParseError as e:
             error = f"{config_path}: {e}"
-        entry = entries.get(model_dir.name, {})
+        entry = entries.get(model_dir.name) or ManifestEntry()
         built = (
-            [int(v) for v in entry["versions"]]
-            if entry.get("versions")
+            list(entry.versions)
+            if entry.versions
             else [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
         )
         versions = _served_versions(built, config)
         models[model_dir.name] = ExpectedModel(model_dir.name, config, config_path, versions, entry, error)
     for name, entry in entries.items():
         if name not in models:
-            versions = [int(v) for v in entry.get("versions") or []]
+            versions = list(entry.versions or [])
             models[name] = ExpectedModel(name, None, None, versions, entry)
     return ExpectedRepository(repo, models, manifest, manifest_error)

@@ -41,7 +41,7 @@ def with_reshapes(runner: Runner, config: Any) -> Runner:
 
 def step_runner(spec: Spec, model: ModelSpec, version: int, repo: Path) -> Runner:
     """Run a built model of the repository from its artifact in `repo` (a plan: the ONNX it is built from)."""
-    from repo_builder.repository.layout import version_dir
+    from repo_builder.repository.layout import CONFIG_NAME, ONNX_NAME, config_path, version_dir
     from repo_builder.triton import rules as triton_rules
 
     if model.target == "ensemble":
@@ -49,10 +49,10 @@ def step_runner(spec: Spec, model: ModelSpec, version: int, repo: Path) -> Runne
     if model.target == "tftrt":
         raise NoReference(f"step {model.name} is a TF-TRT SavedModel, which runs only where TensorRT is")
     folder = version_dir(repo, model.name, version)
-    if model.target in ("onnx", "tensorrt") and not (folder / "model.onnx").is_file():
-        raise NoReference(f"step {model.name} has no model.onnx in version {version} to run here")
+    if model.target in ("onnx", "tensorrt") and not (folder / ONNX_NAME).is_file():
+        raise NoReference(f"step {model.name} has no {ONNX_NAME} in version {version} to run here")
     runner, _ = artifact_runner(model, folder)
-    config = triton_rules.parse((repo / model.name / "config.pbtxt").read_text(), f"{model.name}/config.pbtxt")
+    config = triton_rules.parse(config_path(repo, model.name).read_text(), f"{model.name}/{CONFIG_NAME}")
     return with_reshapes(runner, config)
 
 

@@ -6,19 +6,17 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from repo_builder.deps import require
+from repo_builder.repository.layout import ONNX_NAME
 from repo_builder.spec.models import ModelSpec
-
-if TYPE_CHECKING:
-    pass
-
-
+from repo_builder.triton.platforms import PLATFORMS
 from repo_builder.verify.compare import Feed, Runner, numpy_of
 
 
 def savedmodel_runner(path: Path, signature: str) -> Runner:
-    import tensorflow as tf
+    tf = require("tensorflow")
 
     fn = tf.saved_model.load(str(path)).signatures[signature]
 
@@ -30,7 +28,7 @@ def savedmodel_runner(path: Path, signature: str) -> Runner:
 
 
 def onnx_runner(path: Path) -> Runner:
-    import onnxruntime as ort
+    ort = require("onnxruntime")
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
@@ -71,9 +69,9 @@ def python_runner(version_dir: Path) -> Runner:
 
 
 def source_runner(call: Callable[[dict[str, Any]], dict[str, Any]]) -> Runner:
-    def run(feed: Feed) -> Feed:
-        import tensorflow as tf
+    tf = require("tensorflow")
 
+    def run(feed: Feed) -> Feed:
         return {k: numpy_of(v) for k, v in call({k: tf.constant(v) for k, v in feed.items()}).items()}
 
     return run
@@ -83,9 +81,11 @@ def artifact_runner(model: ModelSpec, version_dir: Path) -> tuple[Runner, str]:
     """A runner of the model's built artifact in a version folder, and what it runs: the SavedModel, the
     ONNX, the generated model.py, or for a plan the ONNX it is built from (a plan needs a CUDA runtime)."""
     if model.target in ("savedmodel", "tftrt"):
-        return savedmodel_runner(version_dir / "model.savedmodel", model.signature), model.target
+        artifact = PLATFORMS[model.target].model_file
+        assert artifact is not None
+        return savedmodel_runner(version_dir / artifact, model.signature), model.target
     if model.target == "python":
         return python_runner(version_dir), "python-backend model.py"
     if model.target == "tensorrt":
-        return onnx_runner(version_dir / "model.onnx"), "ONNX the plan is built from"
-    return onnx_runner(version_dir / "model.onnx"), "onnx"
+        return onnx_runner(version_dir / ONNX_NAME), "ONNX the plan is built from"
+    return onnx_runner(version_dir / ONNX_NAME), "onnx"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from repo_builder.build.build import inputs_hash, library_versions
+from repo_builder.build.hashing import inputs_hash, library_versions
 from repo_builder.spec import load_spec
 
 

@@ -214,7 +214,8 @@ def test_tables_off_a_terminal_keep_every_token_whole() -> None:
 
     from rich.console import Console
 
-    from repo_builder.build.build import BuildResult, ModelResult
+    from repo_builder.build.results import BuildResult, ModelResult
+    from repo_builder.repository.manifest import ManifestEntry, ModelStatus
     from repo_builder.cli.build import summary_table
     from repo_builder.cli.output import print_table
     from repo_builder.validate.report import CheckResult, Report
@@ -223,7 +224,7 @@ def test_tables_off_a_terminal_keep_every_token_whole() -> None:
     repository = Path("/srv/teams/vision/some/deeply/nested/output/folder/model_repository_of_the_team")
     build = BuildResult(
         repository,
-        [ModelResult(n, "tensorrt", "kept", {"max_error": 1e-6}, seconds=3.2, size=12_345_678) for n in names],
+        [ModelResult(n, "tensorrt", ModelStatus.KEPT, ManifestEntry(max_error=1e-6), seconds=3.2, size=12_345_678) for n in names],
     )
     detail = "config differs: instance_group[0].count expected 2, served 3 (see /srv/teams/vision/config.pbtxt)"
     report = Report(

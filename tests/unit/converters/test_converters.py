@@ -122,7 +122,7 @@ def test_importing_the_build_modules_does_not_import_tensorflow() -> None:
     code = (
         "import sys; import repo_builder.build.build, repo_builder.inspect.resolve, repo_builder.inspect.sources, "
         "repo_builder.verify.compare, repo_builder.verify.runners, repo_builder.verify.ensemble, "
-        "repo_builder.build.worker, "
+        "repo_builder.build.pipeline, repo_builder.build.pool, "
         "repo_builder.converters; print(sorted({'tensorflow', 'tf2onnx', 'onnx', 'onnxruntime'} & "
         "set(sys.modules)))"
     )
@@ -137,7 +137,6 @@ def test_layout_adds_no_folder_triton_would_load(tmp_path: Path) -> None:
         logs_path,
         manifest_path,
         references_path,
-        tensorrt_dir,
         version_dir,
         work_dir,
     )
@@ -146,5 +145,5 @@ def test_layout_adds_no_folder_triton_would_load(tmp_path: Path) -> None:
     assert manifest_path(repo) == repo / "repo_builder_manifest.json"
     assert references_path(repo, "m") == repo / "m" / "reference.npz"
     assert logs_path(repo, "m") == repo / "m" / "build.log"
-    assert tensorrt_dir(repo, "m", 2) == version_dir(repo, "m", 2)
+    assert version_dir(repo, "m", 2) == repo / "m" / "2"
     assert work_dir(tmp_path / ".repo.staging-1") == tmp_path / ".repo.staging-1" / ".work"

@@ -228,7 +228,7 @@ def test_build_plan_calls_tensorrt_10_api_recorded_by_a_double(tmp_path: Path, m
     monkeypatch.setitem(sys.modules, "tensorrt", double)
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"onnx")
-    ctx = Context(tmp_path, tmp_path, tmp_path, logging.getLogger("test"))
+    ctx = Context(tmp_path, tmp_path, logging.getLogger("test"))
     build_plan(
         model(precision="fp16", tensorrt={"workspace_mib": 512}),
         onnx,
@@ -250,3 +250,39 @@ def test_build_plan_calls_tensorrt_10_api_recorded_by_a_double(tmp_path: Path, m
         ("set_timing_cache", False),
         ("build_serialized_network", "network"),
     ]
+
+
+def test_convert_without_tensorrt_returns_the_recipe_files_for_the_repository_to_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onnx2plan writes under its own folder only; repository.write.place_artifacts puts each version's
+    recipe and ONNX in that version folder (the one writer of a model folder)."""
+    import logging
+
+    from repo_builder.converters.base import Context
+    from repo_builder.repository.manifest import ModelStatus
+    from repo_builder.repository.write import place_artifacts
+
+    monkeypatch.setattr(Onnx2Plan, "available", lambda self: "no TensorRT here (test)")
+    onnx = tmp_path / "src" / "model.onnx"
+    onnx.parent.mkdir()
+    onnx.write_bytes(b"onnx")
+    out = tmp_path / "work" / "onnx2plan"
+    m = model(versions=[1, 2])
+    converted = Onnx2Plan().convert(m, onnx, out, Context(tmp_path, tmp_path / "work", logging.getLogger("test")))
+    assert converted.status is ModelStatus.RECIPE
+    assert converted.manifest == {
+        "recipe": "bert/1/build_plan.sh",
+        "recipes": {1: "bert/1/build_plan.sh", 2: "bert/2/build_plan.sh"},
+    }
+    assert sorted(converted.version_files) == [1, 2]
+    produced = [p for named in converted.version_files.values() for p in named.values()]
+    assert all(p.is_relative_to(out) for p in produced)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        ["src/model.onnx", *(p.relative_to(tmp_path).as_posix() for p in produced)]
+    )
+    stage = tmp_path / "stage"
+    place_artifacts(stage, m, converted.files, converted.version_files)
+    for v in (1, 2):
+        assert sorted(p.name for p in (stage / "bert" / str(v)).iterdir()) == ["build_plan.sh", "model.onnx"]
+        assert f"--saveEngine=bert/{v}/model.plan" in (stage / "bert" / str(v) / "build_plan.sh").read_text()

@@ -571,7 +571,7 @@ def test_compose_command_prints_the_written_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`repo-builder compose`: the written files are the result, on stdout (through cli/app.py's console)."""
-    from cli_runner import run_cli
+    from tests.unit.cli_runner import run_cli
 
     _spec(tmp_path, monkeypatch, "prometheus: true", _model("m", "onnx"))
     result = run_cli(capsys, "compose", "spec.yaml")

@@ -8,7 +8,7 @@ import pytest
 
 from repo_builder.triton import releases
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_newest_known_release_is_after_the_tensorflow_backend() -> None:
