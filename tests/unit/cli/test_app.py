@@ -215,16 +215,19 @@ def test_tables_off_a_terminal_keep_every_token_whole() -> None:
     from rich.console import Console
 
     from repo_builder.build.results import BuildResult, ModelResult
-    from repo_builder.repository.manifest import ManifestEntry, ModelStatus
     from repo_builder.cli.build import summary_table
     from repo_builder.cli.output import print_table
+    from repo_builder.repository.manifest import ManifestEntry, ModelStatus
     from repo_builder.validate.report import CheckResult, Report
 
     names = [f"image_classifier_with_a_rather_long_descriptive_name_number_{i}" for i in range(3)]
     repository = Path("/srv/teams/vision/some/deeply/nested/output/folder/model_repository_of_the_team")
     build = BuildResult(
         repository,
-        [ModelResult(n, "tensorrt", ModelStatus.KEPT, ManifestEntry(max_error=1e-6), seconds=3.2, size=12_345_678) for n in names],
+        [
+            ModelResult(n, "tensorrt", ModelStatus.KEPT, ManifestEntry(max_error=1e-6), seconds=3.2, size=12_345_678)
+            for n in names
+        ],
     )
     detail = "config differs: instance_group[0].count expected 2, served 3 (see /srv/teams/vision/config.pbtxt)"
     report = Report(
