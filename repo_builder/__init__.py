@@ -9,17 +9,20 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "build", "load_spec"]
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from repo_builder.build.results import BuildResult
     from repo_builder.spec.models import Spec
 
 
-def load_spec(path: Any) -> Spec:
+def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file; raises SpecError with every problem located."""
     from repo_builder.spec import load_spec as _load
 
     return _load(path)
 
 
-def build(spec: Spec, output: Any = None, **options: Any) -> Any:
+def build(spec: Spec, output: str | Path | None = None, **options: Any) -> BuildResult:
     """Convert, verify and write the whole repository (needs the `convert` extra)."""
     from repo_builder.build.build import build as _build
 

@@ -1,4 +1,4 @@
-"""`repo-builder serve`: plain functions the typer CLI calls (cli.py stays free of logic)."""
+"""`repo-builder serve`: the embedded server until Ctrl-C, or started, validated and stopped (--validate)."""
 
 from __future__ import annotations
 

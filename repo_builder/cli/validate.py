@@ -1,4 +1,4 @@
-"""`repo-builder validate`: plain functions the typer CLI calls (cli.py stays free of logic).
+"""`repo-builder validate`: check a running deployment; results on stdout, reports as JSON and JUnit.
 
 Progress (a transient status line with the last finished check) goes to the stderr console, the
 results (one table per protocol, its caption the verdict and the counts) to the stdout console.

@@ -1,1 +1,1 @@
-"""7. Deploy: docker-compose.yml for the Triton GPU container, and the Docker probe."""
+"""Deploy: docker-compose.yml for the Triton GPU container, and the Docker probe."""

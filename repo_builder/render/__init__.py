@@ -1,1 +1,1 @@
-"""4. Render: the Jinja environment and config.pbtxt rendering, every config parsed back with Triton's ModelConfig."""
+"""Render: the Jinja environment and config.pbtxt rendering, every config parsed back with Triton's ModelConfig."""

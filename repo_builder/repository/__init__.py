@@ -1,1 +1,1 @@
-"""5. The repository on disk: layout (every file name), manifest, staging and the atomic swap, writing model folders."""
+"""The repository on disk: layout (every file name), manifest, staging and the atomic swap, writing model folders."""

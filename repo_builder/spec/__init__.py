@@ -1,4 +1,4 @@
-"""1. The spec: the YAML file as pydantic models (models.py), and the one loader that locates every problem
+"""The spec: the YAML file as pydantic models (models.py), and the one loader that locates every problem
 (load.py)."""
 
 from repo_builder.spec.load import load_spec

@@ -1,1 +1,1 @@
-"""6. Verify: generate inputs, run the source and the artifact, compare; ensembles' reference vectors."""
+"""Verify: generate inputs, run the source and the artifact, compare; ensembles' reference vectors."""
