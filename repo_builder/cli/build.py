@@ -70,6 +70,7 @@ def build_command(
     exit code 1).
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.live import Live
     from rich.table import Table
 
@@ -119,7 +120,7 @@ def build_command(
             out.print(f"{r.name}: {note}")
         if r.status in FAILED_STATUSES:
             log = r.log if r.log is not None else logs_path(result.repository, r.name)
-            err.print(f"[bold red]{r.name} failed:[/] {r.error}", markup=True, highlight=False)
+            err.print(f"[bold red]{escape(r.name)} failed:[/] {escape(str(r.error))}", markup=True, highlight=False)
             if log.is_file():
                 err.print(f"  log: {log}", markup=False)
             if r.status == ModelStatus.KEPT:

@@ -98,3 +98,33 @@ def test_converters_without_their_dependency_give_the_install_hint(
     with pytest.raises(MissingDependencyError) as caught:
         c.convert(MODEL, tmp_path / "src", tmp_path / "out", ctx)
     assert "pip install 'repo-builder[convert]'" in caught.value.message
+
+
+def test_build_without_tensorflow_gives_the_install_hint(tmp_path: Path) -> None:
+    """`repo-builder build` without TensorFlow: every model fails with the install hint, exit 1, no traceback.
+
+    The build's workers are spawned processes, which a sys.modules prelude does not reach: here a package
+    named tensorflow that raises ModuleNotFoundError stands first on PYTHONPATH, for them too."""
+    fake = tmp_path / "no_tensorflow" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ModuleNotFoundError("No module named tensorflow", name="tensorflow")\n')
+    (tmp_path / "models.py").write_text("import tensorflow as tf\n\n\ndef build():\n    return tf.Module()\n")
+    (tmp_path / "spec.yaml").write_text(
+        "models:\n  - name: m\n    source: {python: models.py:build}\n    target: onnx\n"
+        "    inputs: [{name: x, dtype: FP32, dims: [4]}]\n    outputs: [{name: y, dtype: FP32, dims: [2]}]\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": f"{fake.parent}:{REPO_ROOT}",
+        "HOME": str(tmp_path),
+        "COLUMNS": "200",
+    }
+    code = "import sys\nsys.argv = ['repo-builder', 'build', 'spec.yaml']\nfrom repo_builder.cli.app import main\nmain()\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert "m failed: tensorflow is needed for loading and converting TensorFlow models" in result.stderr
+    assert HINT in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "please report it" not in result.stderr
