@@ -70,8 +70,8 @@ def build_command(
     exit code 1).
     """
     from rich.console import Console
-    from rich.markup import escape
     from rich.live import Live
+    from rich.markup import escape
     from rich.table import Table
 
     from repo_builder._process import stop_signals_as_interrupt

@@ -119,7 +119,9 @@ def test_build_without_tensorflow_gives_the_install_hint(tmp_path: Path) -> None
         "HOME": str(tmp_path),
         "COLUMNS": "200",
     }
-    code = "import sys\nsys.argv = ['repo-builder', 'build', 'spec.yaml']\nfrom repo_builder.cli.app import main\nmain()\n"
+    code = (
+        "import sys\nsys.argv = ['repo-builder', 'build', 'spec.yaml']\nfrom repo_builder.cli.app import main\nmain()\n"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
     )
