@@ -184,8 +184,10 @@ class Onnx2Plan:
 
 
 def build_plan(model: ModelSpec, onnx_path: Path, plan: Path, cache_dir: Path, ctx: Context) -> None:
-    """TensorRT 10 Python API. Runs only where TensorRT and a GPU exist."""
-    import tensorrt as trt
+    """TensorRT 10 Python API. Runs only where TensorRT and a GPU exist (`Onnx2Plan.available()` said so)."""
+    from repo_builder import deps
+
+    trt = deps.require("tensorrt")
 
     settings = model.tensorrt or TensorRTBuild()
     logger = trt.Logger(trt.Logger.WARNING)
