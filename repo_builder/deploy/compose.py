@@ -9,8 +9,10 @@ python-target runtimes and a Prometheus config when asked for); the rendered com
 with PyYAML before anyone writes it. The files go next to the repository (in its parent folder), with
 paths relative to that folder so the deployment can be copied elsewhere as a whole.
 
-The spec's own validators (spec/models.py) refuse what cannot be deployed: a pinned release that
-cannot serve its models, a bind address that is not an IP address, a key variable that is not a name.
+The services it needs besides Triton (GPU reservation, TensorRT engine builder, python-runtime packages)
+are decided in deploy/services.py. The spec's own rules (spec/rules.py) refuse what cannot be deployed: a
+pinned release that cannot serve its models, a bind address that is not an IP address, a key variable that
+is not a name.
 Release facts (images, the TensorFlow backend's last release, container Pythons) are in triton/releases.py,
 tritonserver's flags in triton/server_args.py.
 """
@@ -28,8 +30,15 @@ from typing import Any
 
 import yaml
 
+from repo_builder.deploy.services import (
+    GpuReservation,
+    engine_recipes,
+    engine_script,
+    gpu_reservation,
+    python_runtime_packages,
+)
 from repo_builder.errors import GeneratorBug, RepoBuilderError
-from repo_builder.spec.models import ModelSpec, Spec
+from repo_builder.spec.models import Spec
 from repo_builder.triton import releases
 from repo_builder.triton.platforms import PLATFORMS
 from repo_builder.triton.server_args import RestrictedApis, ServerArgs
@@ -69,148 +78,6 @@ def resolve_image_tag(spec: Spec) -> str:
     if spec.triton.image_tag is not None:
         return spec.triton.image_tag
     return releases.default_release(any(PLATFORMS[m.target].tensorflow_backend for m in spec.models))
-
-
-# --------------------------------------------------------------------------------------------- GPUs
-
-
-@dataclass(frozen=True)
-class GpuReservation:
-    """`deploy.resources.reservations.devices[0]`: either a count ("all") or explicit device ids."""
-
-    count: str | None = None
-    device_ids: tuple[str, ...] | None = None
-
-
-def gpu_reservation(spec: Spec) -> GpuReservation | None:
-    """The GPUs the triton service reserves, from the models' instance groups.
-
-    - No instance group can use a GPU (every group is KIND_CPU): no reservation; Triton runs on CPU.
-    - Some group uses a GPU without naming one (KIND_GPU without gpus, KIND_AUTO, KIND_MODEL, or
-      the default group): every GPU (`count: all`), as Triton places one instance per visible GPU.
-    - Every GPU group names its GPUs: device ids 0..max. The container numbers its GPUs from 0 in the
-      order given, so reserving exactly {2} would make host GPU 2 the container's GPU 0 and the
-      config's `gpus: [2]` invalid; reserving 0..max keeps the config's ids meaning the host's.
-    """
-    from repo_builder.render.config import default_instance_groups
-
-    needs_any = False
-    named: set[int] = set()
-    for m in spec.models:
-        if m.target == "ensemble":
-            continue
-        groups = m.instance_groups
-        kinds: list[tuple[str, list[int] | None]]
-        if groups is None:
-            kinds = [(g["kind"], None) for g in default_instance_groups(m)]
-        else:
-            kinds = [(g.kind, g.gpus) for g in groups]
-        for kind, gpus in kinds:
-            if kind == "KIND_CPU":
-                continue
-            if kind == "KIND_GPU" and gpus:
-                named.update(gpus)
-            else:
-                needs_any = True
-    if needs_any:
-        return GpuReservation(count="all")
-    if named:
-        return GpuReservation(device_ids=tuple(str(i) for i in range(max(named) + 1)))
-    return None
-
-
-# --------------------------------------------------------------------------------------------- engines
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A trtexec recipe that builds one TensorRT plan at deployment."""
-
-    model: str
-    version: int
-    #: the shell script, relative to the repository root (posix)
-    script: str
-    #: the plan it writes, relative to the repository root (posix)
-    plan: str
-
-
-def _default_recipe(model: ModelSpec, version: int) -> Recipe:
-    from repo_builder.repository.layout import RECIPE_NAME, version_dir
-
-    script = PurePosixPath(version_dir(Path(), model.name, version).as_posix()) / RECIPE_NAME
-    plan = PurePosixPath(model.name) / str(version) / (PLATFORMS[model.target].model_file or "model.plan")
-    return Recipe(model.name, version, str(script), str(plan))
-
-
-def engine_recipes(spec: Spec, repo: Path) -> list[Recipe]:
-    """TensorRT plans to build at deployment: every tensorrt-target version, less what the build made.
-
-    Decided from the spec; the manifest (when the repository was built) removes versions whose plan
-    was built locally (`status: built`) and gives the recorded recipe path of the others.
-    """
-    from repo_builder.repository.manifest import ManifestEntry, ModelStatus, read_manifest
-
-    manifest = read_manifest(repo)
-    entries = (manifest.models if manifest is not None else None) or {}
-    found: list[Recipe] = []
-    for m in spec.models:
-        if m.target != "tensorrt":
-            continue
-        entry = entries.get(m.name) or ManifestEntry()
-        if entry.status == ModelStatus.BUILT:
-            continue
-        recorded = entry.recipe
-        for v in m.versions:
-            recipe = _default_recipe(m, v)
-            script = _recorded_script(recorded, v)
-            if script is not None:
-                recipe = Recipe(m.name, v, script, recipe.plan)
-            found.append(recipe)
-    return found
-
-
-def _recorded_script(recorded: Any, version: int) -> str | None:
-    """The manifest's `recipe`: one path, a list of paths, or {version: path}."""
-    if isinstance(recorded, str):
-        return recorded if f"/{version}/" in recorded else None
-    if isinstance(recorded, list):
-        return next((r for r in recorded if isinstance(r, str) and f"/{version}/" in r), None)
-    if isinstance(recorded, dict):
-        value = recorded.get(str(version), recorded.get(version))
-        return value if isinstance(value, str) else None
-    return None
-
-
-def _engine_script(recipes: list[Recipe]) -> str:
-    """The engine-builder's shell program (compose escapes: `$$` is a literal `$`)."""
-    lines = [
-        "nvidia-smi --query-gpu=index,name,compute_cap --format=csv,noheader || true",
-        "for recipe in \\",
-        *(f"    {r.script} \\" for r in recipes[:-1]),
-        f"    {recipes[-1].script}; do",
-        '  if [ ! -f "$$recipe" ]; then',
-        '    echo "missing $$recipe: run repo-builder build first; it writes the trtexec recipes" >&2',
-        "    exit 1",
-        "  fi",
-        '  echo "== $$recipe"',
-        '  bash "$$recipe"',
-        "done",
-    ]
-    plans = " ".join(r.plan for r in recipes)
-    lines += [f"ls -l {plans}"]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------- python
-
-
-def python_runtime_packages(spec: Spec, tag: str) -> list[str]:
-    """Pinned packages the python-target models import, for the container's Python; [] if none."""
-    wanted = {m.python_runtime or "onnxruntime" for m in spec.models if m.target == "python"}
-    if not wanted:
-        return []
-    pins = releases.RUNTIME_PINS[releases.container_python(tag)]
-    return [f"{name}=={pins[name]}" for name in ("numpy", *sorted(wanted))]
 
 
 # --------------------------------------------------------------------------------------------- command
@@ -386,7 +253,7 @@ def render_deployment(deployment: Deployment) -> dict[str, str]:
                 "image": _q(releases.TENSORRT_IMAGE.format(tag=tag)),
                 "volume": _q(f"{repo_mount}:{MODELS_DIR}"),
                 "workdir": _q(MODELS_DIR),
-                "script": _engine_script(recipes),
+                "script": engine_script(recipes),
                 "plans": [r.plan for r in recipes],
             }
         ),

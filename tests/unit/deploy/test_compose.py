@@ -20,6 +20,7 @@ import yaml
 
 from repo_builder.cli import deploy as deploy_cli
 from repo_builder.deploy import compose, docker
+from repo_builder.deploy import services as deploy_services
 from repo_builder.errors import DeploymentError, RepoBuilderError, SpecError
 from repo_builder.spec import load_spec
 from repo_builder.triton import releases
@@ -303,7 +304,7 @@ def test_gpu_reservation(
 def test_one_model_without_named_gpus_reserves_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     models = _model("a", "onnx", "instance_groups: [{kind: KIND_GPU, gpus: [1]}]") + _model("b", "onnx")
     spec = _spec(tmp_path, monkeypatch, "", models)
-    assert compose.gpu_reservation(spec) == compose.GpuReservation(count="all")
+    assert deploy_services.gpu_reservation(spec) == deploy_services.GpuReservation(count="all")
 
 
 def test_ensembles_reserve_nothing_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,7 +315,7 @@ def test_ensembles_reserve_nothing_themselves(tmp_path: Path, monkeypatch: pytes
         "    steps: [{model: a, input_map: {x: x}, output_map: {x: x}}]\n"
     )
     spec = _spec(tmp_path, monkeypatch, "", models)
-    assert compose.gpu_reservation(spec) is None
+    assert deploy_services.gpu_reservation(spec) is None
 
 
 # --------------------------------------------------------------------------------------------- ports, APIs
@@ -440,7 +441,9 @@ def test_manifest_removes_plans_built_locally(tmp_path: Path, monkeypatch: pytes
             "b": {"status": "recipe", "recipe": "b/3/build_plan.sh"},
         },
     )
-    assert compose.engine_recipes(spec, repo) == [compose.Recipe("b", 3, "b/3/build_plan.sh", "b/3/model.plan")]
+    assert deploy_services.engine_recipes(spec, repo) == [
+        deploy_services.Recipe("b", 3, "b/3/build_plan.sh", "b/3/model.plan")
+    ]
     all_built = {"a": {"status": "built"}, "b": {"status": "built"}}
     (repo / "repo_builder_manifest.json").write_text(json.dumps({"format": 1, "models": all_built}))
     services = _services(compose.render_compose(spec, repo)["docker-compose.yml"])
