@@ -7,7 +7,7 @@
    to the same server at the same concurrency.
 
 The embedded server has no ONNX Runtime backend: both copies of the image model run as python-backend
-previews on the same model.onnx (repo_builder/server/preview.py), with the config's batching and instances.
+previews on the same model.onnx (repo_builder/serve/preview.py), with the config's batching and instances.
 """
 
 from __future__ import annotations
