@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from repo_builder.deploy.compose import resolve_image_tag
 from repo_builder.render.config import render_config
 from repo_builder.repository.write import render_repository
 from repo_builder.spec import load_spec, spec_tensors
 
 
 def check_command(spec_path: Path, console_out: Any) -> int:
-    """Validate a spec and the configs it can render; writes nothing."""
+    """Validate a spec (its rules include the deployment's: the release guard, the bind address) and the
+    configs it can render; writes nothing."""
     loaded = load_spec(spec_path)
-    resolve_image_tag(loaded)  # the release guard: a pinned tag must serve every model
     rendered = 0
     for model in loaded.models:
         tensors = spec_tensors(model)
