@@ -42,6 +42,7 @@ class ToPython:
     name: ClassVar[str]
     source: ClassVar[Format]
     target: ClassVar[Format] = "python"
+    deferrable: ClassVar[bool] = False
     runtime: ClassVar[str]
     artifact: ClassVar[str]
 

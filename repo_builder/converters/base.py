@@ -57,6 +57,9 @@ class Converter(Protocol):
     name: ClassVar[str]
     source: ClassVar[Format]
     target: ClassVar[Format]
+    #: True when convert() still succeeds where available() says no, by leaving the work to the deployment
+    #: host (onnx2plan writes the trtexec recipe); the build then does not fail the model up front
+    deferrable: ClassVar[bool]
 
     def available(self) -> str | None:
         """None when usable here, else why not and what to install or which target to use instead."""

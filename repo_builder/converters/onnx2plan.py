@@ -141,6 +141,7 @@ class Onnx2Plan:
     name: ClassVar[str] = "onnx2plan"
     source: ClassVar[Format] = "onnx"
     target: ClassVar[Format] = "plan"
+    deferrable: ClassVar[bool] = True
 
     def available(self) -> str | None:
         try:

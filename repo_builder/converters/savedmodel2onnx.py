@@ -26,6 +26,7 @@ class SavedModel2Onnx:
     name: ClassVar[str] = "savedmodel2onnx"
     source: ClassVar[Format] = "savedmodel"
     target: ClassVar[Format] = "onnx"
+    deferrable: ClassVar[bool] = False
 
     def available(self) -> str | None:
         missing = [m for m in _NEEDS if not deps.is_available(m)]

@@ -88,6 +88,7 @@ class SavedModel2TFTRT:
     name: ClassVar[str] = "savedmodel2tftrt"
     source: ClassVar[Format] = "savedmodel"
     target: ClassVar[Format] = "tftrt"
+    deferrable: ClassVar[bool] = False
 
     def available(self) -> str | None:
         if not deps.is_available("tensorflow"):

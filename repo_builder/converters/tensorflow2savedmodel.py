@@ -20,6 +20,7 @@ class TensorFlow2SavedModel:
     name: ClassVar[str] = "tensorflow2savedmodel"
     source: ClassVar[Format] = "tensorflow"
     target: ClassVar[Format] = "savedmodel"
+    deferrable: ClassVar[bool] = False
 
     def available(self) -> str | None:
         return None if deps.is_available("tensorflow") else "TensorFlow is missing: " + deps.install_hint("tensorflow")
