@@ -82,8 +82,12 @@ class TritonPythonModel:
             else:
                 results = [self._responses(feed) for feed in feeds]
         except Exception as e:  # every request of the batch gets the error, the instance stays up
-            error = pb_utils.TritonError(f"{self.model_name} (repo-builder preview): {type(e).__name__}: {e}")
-            return [pb_utils.InferenceResponse(output_tensors=[], error=error) for _ in requests]
+            message = f"{self.model_name} (repo-builder preview): {type(e).__name__}: {e}"
+            # one TritonError per response: the python backend frees each response's error, so one object
+            # shared by a batch's responses crashed tritonserver (SIGSEGV) as soon as two requests failed
+            return [
+                pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)) for _ in requests
+            ]
         return [
             pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(name, value) for name, value in result.items()])
             for result in results
