@@ -82,8 +82,10 @@ def load(spec: Spec, model: ModelSpec, log: logging.Logger) -> Loaded:
 def inspect(model: ModelSpec, loaded: Loaded, log: logging.Logger) -> tuple[ModelSpec, Loaded, dict[str, str]]:
     """The spec's names served for the model's made-up ones, and the model resolved against its source."""
     from repo_builder.inspect.resolve import apply_spec_names, resolve
+    from repo_builder.inspect.sources import give_unknown_ranks
 
     loaded, renamed = apply_spec_names(model, loaded)
+    loaded = give_unknown_ranks(model, loaded)  # the spec's dims where the model leaves the rank open
     if renamed:
         log.info("serving the spec's names for the model's made-up ones: %s", renamed)
     resolved = resolve(model, loaded.inputs, loaded.outputs)

@@ -17,7 +17,7 @@ from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.spec.models import ModelSpec
 
 
-def render_model_py(model: ModelSpec, runtime: str, artifact: str) -> str:
+def render_model_py(model: ModelSpec, runtime: str, artifact: str, tf1: bool = False) -> str:
     from repo_builder import __version__
     from repo_builder.render.config import render_template
     from repo_builder.triton import dtypes
@@ -35,6 +35,7 @@ def render_model_py(model: ModelSpec, runtime: str, artifact: str) -> str:
         max_batch_size=model.max_batch_size,
         inputs=pairs(list(model.inputs or [])),
         outputs=pairs(list(model.outputs or [])),
+        tf1=tf1,
     )
 
 
@@ -59,6 +60,11 @@ class ToPython:
             else:
                 shutil.copy2(src, target)
         code = out / "model.py"
-        code.write_text(render_model_py(model, self.runtime, self.artifact))
+        tf1 = False
+        if self.runtime == "tensorflow":
+            from repo_builder.inspect.sources import is_tf1_saved_model
+
+            tf1 = is_tf1_saved_model(target)
+        code.write_text(render_model_py(model, self.runtime, self.artifact, tf1))
         ctx.log.info("wrote %s running %s with %s", code.name, self.artifact, self.runtime)
         return Converted(code, "python", files={"model.py": code, self.artifact: target})

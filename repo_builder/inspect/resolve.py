@@ -23,6 +23,8 @@ GENERIC_NAME = re.compile(r"^(inputs?|outputs?|output|args?|keras_tensor|serving
 def _fits(spec_tensor: Any, t: Tensor) -> bool:
     if spec_tensor.dtype != t.dtype:
         return False
+    if t.shape is None:
+        return True
     dims = list(spec_tensor.dims)
     for shape in (t.shape[1:], t.shape):
         if len(shape) == len(dims) and all(d is None or d == s or s == -1 for d, s in zip(shape, dims, strict=True)):
@@ -86,14 +88,17 @@ def apply_spec_names(model: ModelSpec, loaded: Loaded) -> tuple[Loaded, dict[str
 # --------------------------------------------------------------------------------------------- resolve
 
 
-def _fmt_shape(shape: tuple[int | None, ...]) -> str:
+def _fmt_shape(shape: tuple[int | None, ...] | None) -> str:
+    if shape is None:
+        return "unknown rank"
     return "[" + ", ".join("-1" if d is None else str(d) for d in shape) + "]"
 
 
 def detect_max_batch_size(model: ModelSpec, inputs: list[Tensor], outputs: list[Tensor]) -> int:
     """Spec value when set; else 8 (the default) when every tensor has a variable first dim, else 0."""
     every = [*inputs, *outputs]
-    batchable = bool(every) and all(len(t.shape) >= 1 and t.shape[0] is None for t in every)
+    known = [t.shape for t in every if t.shape is not None]  # a tensor of unknown rank takes the spec's dims
+    batchable = bool(known) and all(len(s) >= 1 and s[0] is None for s in known)
     if "max_batch_size" in model.model_fields_set:
         return model.max_batch_size
     return model.max_batch_size if batchable else 0
@@ -108,7 +113,7 @@ def resolve(model: ModelSpec, inputs: list[Tensor], outputs: list[Tensor]) -> Mo
     mbs = detect_max_batch_size(model, inputs, outputs)
     if mbs > 0:
         for t in (*inputs, *outputs):
-            if not t.shape or t.shape[0] is not None:
+            if t.shape is not None and (not t.shape or t.shape[0] is not None):
                 problems.append(
                     f"max_batch_size is {mbs} but {t.name!r} has shape {_fmt_shape(t.shape)} with no "
                     "variable "
@@ -126,7 +131,22 @@ def resolve(model: ModelSpec, inputs: list[Tensor], outputs: list[Tensor]) -> Mo
     return model.model_copy(update={"max_batch_size": mbs, "inputs": resolved_in, "outputs": resolved_out})
 
 
+def model_shape(spec_tensor: Any, mbs: int) -> tuple[int | None, ...]:
+    """The full shape the spec gives a tensor (for one whose rank the model leaves open)."""
+    dims = spec_tensor.reshape if spec_tensor.reshape is not None else spec_tensor.dims
+    return tuple([None] * (mbs > 0) + [None if d == -1 else d for d in dims])
+
+
+def _unknown_rank(kind: str, t: Tensor, mbs: int) -> str:
+    where = "without the batch dimension" if mbs > 0 else "the full shape, max_batch_size is 0"
+    return (
+        f"{kind} {t.name!r} ({t.dtype}) has unknown rank in the model's signature; give its dims in the spec's "
+        f"`{kind}s:` ({where}), e.g. {{name: {t.name}, dtype: {t.dtype}, dims: [-1, 3]}}"
+    )
+
+
 def dims_of(t: Tensor, mbs: int) -> tuple[list[int], list[int] | None]:
+    assert t.shape is not None, "a tensor of unknown rank has the spec's dims"
     rest = t.shape[1:] if mbs > 0 else t.shape
     dims = [-1 if d is None else d for d in rest]
     if not dims:
@@ -142,6 +162,9 @@ def _resolve_tensors(
     if given is None:
         result = []
         for t in found:
+            if t.shape is None:
+                problems.append(_unknown_rank(kind, t, mbs))
+                continue
             dims, reshape = dims_of(t, mbs)
             result.append(cls(name=t.name, dtype=t.dtype, dims=dims, reshape=reshape))
         return result
@@ -157,6 +180,9 @@ def _resolve_tensors(
         t = match
         if g.dtype != t.dtype:
             problems.append(f"{kind} {g.name!r}: spec dtype {g.dtype}, model dtype {t.dtype}")
+        if t.shape is None:  # the model leaves the rank open: the spec's dims are the shape
+            result.append(g)
+            continue
         dims, reshape = dims_of(t, mbs)
         spec_dims = list(g.reshape) if g.reshape is not None and g.reshape != [] else list(g.dims)
         model_dims = dims if reshape is None else []

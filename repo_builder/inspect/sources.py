@@ -19,7 +19,7 @@ from repo_builder import deps
 from repo_builder.errors import ConversionError, SpecError
 from repo_builder.inspect.resolve import dims_of
 from repo_builder.inspect.tensors import Loaded, Tensor
-from repo_builder.spec.models import Source
+from repo_builder.spec.models import ModelSpec, Source
 from repo_builder.triton import dtypes
 
 
@@ -91,7 +91,7 @@ def load_source(source: Source, base_dir: Path, signature: str = "serving_defaul
     if source.kind == "saved_model":
         return load_saved_model(base_dir / source.ref, signature)
     if source.kind == "keras_file":
-        return load_keras(_load_keras_file(base_dir / source.ref))
+        return load_keras(_load_keras_file(base_dir / source.ref, source.safe_mode))
     factory = load_factory(source.ref, base_dir)
     try:
         obj = factory()
@@ -127,7 +127,7 @@ def _is_keras(obj: Any) -> bool:
     )
 
 
-def _load_keras_file(path: Path) -> Any:
+def _load_keras_file(path: Path, safe_mode: bool = True) -> Any:
     import os
 
     if not path.exists():
@@ -137,30 +137,74 @@ def _load_keras_file(path: Path) -> Any:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         import keras
 
-        loaders.append(("keras", lambda: keras.saving.load_model(str(path), compile=False)))
+        loaders.append(("keras", lambda: keras.saving.load_model(str(path), compile=False, safe_mode=safe_mode)))
     if importlib.util.find_spec("tf_keras") is not None:
         import tf_keras
 
-        loaders.append(("tf_keras", lambda: tf_keras.models.load_model(str(path), compile=False)))
+        loaders.append(
+            ("tf_keras", lambda: tf_keras.models.load_model(str(path), compile=False, safe_mode=safe_mode))
+        )
     for name, load in loaders:
         try:
             return load()
         except Exception as e:
             errors.append(f"{name}: {type(e).__name__}: {e}")
-    hint = "" if importlib.util.find_spec("tf_keras") else " (legacy Keras 2 files may need `pip install tf-keras`)"
+    if safe_mode and any("safe_mode" in e for e in errors):  # Keras 3 refuses to run a Lambda layer's code
+        raise ConversionError(
+            f"source keras_file {path} holds Python code (a Lambda layer) that Keras loads only with safe_mode "
+            "off, which EXECUTES that code. If you trust the file, set `safe_mode: false` in the model's "
+            f"source: {{keras_file: {path.name}, safe_mode: false}}.\n  " + "\n  ".join(errors)
+        )
+    legacy = path.suffix == ".h5" and not importlib.util.find_spec("tf_keras")
+    hint = " (legacy Keras 2 files may need `pip install tf-keras`)" if legacy else ""
     raise ConversionError(f"source keras_file {path} cannot be loaded{hint}:\n  " + "\n  ".join(errors))
 
 
-def _shape(shape: Any) -> tuple[int | None, ...]:
-    if shape is None:
-        raise ConversionError("a tensor of unknown rank cannot be served; give the model a fixed-rank signature")
+def _shape(shape: Any) -> tuple[int | None, ...] | None:
+    """Full shape, None for a tensor of unknown rank (the spec's `dims` then give it, see resolve)."""
+    if shape is None or getattr(shape, "rank", 0) is None:
+        return None
     dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
     return tuple(None if d is None or d < 0 else int(d) for d in dims)
 
 
 def _dtype(dtype: Any) -> str:
-    name = getattr(dtype, "name", dtype)
-    return dtypes.normalize(str(name))
+    """Triton's name of a TensorFlow dtype; a TF1 reference type (float32_ref) is its base type."""
+    name = str(getattr(dtype, "name", dtype))
+    return dtypes.normalize(name.removesuffix("_ref"))
+
+
+def flatten_outputs(structure: Any, sort: bool) -> list[tuple[str, Any]]:
+    """(name, tensor) of a model's outputs. A nested dict is flattened to `outer_inner` names (letters, digits
+    and `_` are valid in every Triton backend and in a SavedModel signature); a list inside it to `outer_0`.
+    Raises ConversionError when two flattened names collide."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            items = sorted(value.items(), key=lambda kv: str(kv[0])) if sort else list(value.items())
+            for k, v in items:
+                walk(f"{prefix}_{k}" if prefix else str(k), v)
+        elif isinstance(value, list | tuple) and prefix:
+            for i, v in enumerate(value):
+                walk(f"{prefix}_{i}", v)
+        else:
+            found.append((prefix, value))
+
+    walk("", structure)
+    names = [n for n, _ in found]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConversionError(
+            f"the model's nested outputs flatten to the same name {', '.join(twice)}; rename the model's output "
+            "keys so that `outer_inner` names differ"
+        )
+    return found
+
+
+def _leaves(result: Any, nested: bool, sort: bool) -> dict[str, Any]:
+    """A model's result keyed like flatten_outputs names it."""
+    return dict(flatten_outputs(result, sort)) if nested else result
 
 
 def _output_names(model: Any, count: int) -> list[str]:
@@ -186,8 +230,13 @@ def load_keras(model: Any) -> Loaded:
         in_tensors = list(model.inputs)
         in_names = [str(t.name).split(":")[0] for t in in_tensors]
     inputs = [Tensor(n, _dtype(t.dtype), _shape(t.shape)) for n, t in zip(in_names, in_tensors, strict=True)]
-    out_tensors = list(model.output.values()) if isinstance(model.output, dict) else list(model.outputs)
-    out_names = _output_names(model, len(out_tensors))
+    nested = isinstance(model.output, dict) and any(isinstance(v, dict | list | tuple) for v in model.output.values())
+    if nested:
+        flat = flatten_outputs(model.output, sort=False)
+        out_names, out_tensors = [n for n, _ in flat], [t for _, t in flat]
+    else:
+        out_tensors = list(model.output.values()) if isinstance(model.output, dict) else list(model.outputs)
+        out_names = _output_names(model, len(out_tensors))
     outputs = [Tensor(n, _dtype(t.dtype), _shape(t.shape)) for n, t in zip(out_names, out_tensors, strict=True)]
 
     @tf.autograph.experimental.do_not_convert
@@ -200,6 +249,7 @@ def load_keras(model: Any) -> Loaded:
             args = [feed[n] for n in in_names]
         result = model(args, training=False)
         if isinstance(result, dict):
+            result = _leaves(result, nested, sort=False)
             return {n: result[n] for n in out_names}
         flat = tf.nest.flatten(result)
         return dict(zip(out_names, flat, strict=True))
@@ -247,8 +297,9 @@ def _from_concrete(fn: Any, kind: str, trackable: Any) -> Loaded:
     specs = list(kwargs.items()) if kwargs else [(s.name, s) for s in tf.nest.flatten(args)]
     inputs = [Tensor(str(n), _dtype(s.dtype), _shape(s.shape)) for n, s in specs]
     outs = fn.structured_outputs
+    nested = isinstance(outs, dict) and any(isinstance(v, dict | list | tuple) for v in outs.values())
     if isinstance(outs, dict):
-        out_items = sorted(outs.items())
+        out_items = flatten_outputs(outs, sort=True)
     else:
         out_items = [(f"output_{i}", t) for i, t in enumerate(tf.nest.flatten(outs))]
     outputs = [Tensor(str(n), _dtype(t.dtype), _shape(t.shape)) for n, t in out_items]
@@ -259,10 +310,46 @@ def _from_concrete(fn: Any, kind: str, trackable: Any) -> Loaded:
     def call(feed: dict[str, Any]) -> dict[str, Any]:
         result = fn(**{n: feed[n] for n in names}) if by_kw else fn(*[feed[n] for n in names])
         if isinstance(result, dict):
+            result = _leaves(result, nested, sort=True)
             return {t.name: result[t.name] for t in outputs}
         return dict(zip([t.name for t in outputs], tf.nest.flatten(result), strict=True))
 
     return Loaded(kind, inputs, outputs, call, trackable=trackable)
+
+
+def give_unknown_ranks(model: ModelSpec, loaded: Loaded) -> Loaded:
+    """The spec's dims for the inputs whose rank the model leaves open, and the output shapes that follow from
+    them (the model traced once with those shapes). Unchanged when no input has unknown rank or the spec does
+    not give it (resolve then says what to add)."""
+    from repo_builder.inspect.resolve import detect_max_batch_size, model_shape
+
+    given = {t.name: t for t in model.inputs or []}
+    open_inputs = [t for t in loaded.inputs if t.shape is None and t.name in given]
+    if not open_inputs:
+        return loaded
+    mbs = detect_max_batch_size(model, loaded.inputs, loaded.outputs)
+    inputs = [Tensor(t.name, t.dtype, model_shape(given[t.name], mbs)) if t in open_inputs else t for t in loaded.inputs]
+    outputs = loaded.outputs
+    if loaded.kind != "saved_model_v1" and any(t.shape is None for t in outputs):
+        tf = _tensorflow()
+        specs = {
+            t.name: tf.TensorSpec(t.shape, tf.as_dtype(dtypes.to_tensorflow(t.dtype)), name=t.name) for t in inputs
+        }
+        traced = tf.function(loaded.call).get_concrete_function(specs).structured_outputs
+        outputs = [
+            Tensor(t.name, t.dtype, _shape(traced[t.name].shape)) if t.shape is None and t.name in traced else t
+            for t in outputs
+        ]
+    return Loaded(loaded.kind, inputs, outputs, loaded.call, trackable=loaded.trackable, notes=loaded.notes)
+
+
+def is_tf1_saved_model(path: Path) -> bool:
+    """A SavedModel written by TensorFlow 1 (tf.compat.v1.saved_model.Builder, TF Serving's test models): no
+    object graph, variables restored by the graph's own ops. Re-exporting it through a TF2 function loses the
+    variables' initialisation, so the build serves and converts the folder as it is."""
+    parse_saved_model = deps.require("tensorflow.python.saved_model.loader_impl").parse_saved_model
+    saved = parse_saved_model(str(path))
+    return not any(len(mg.object_graph_def.nodes) for mg in saved.meta_graphs)
 
 
 def load_saved_model(path: Path, signature: str) -> Loaded:
@@ -270,14 +357,58 @@ def load_saved_model(path: Path, signature: str) -> Loaded:
 
     if not (path / "saved_model.pb").is_file():
         raise SpecError(f"source saved_model: {path} is not a SavedModel folder (no saved_model.pb)")
-    read_signature(path, signature)  # clear error for a missing signature before loading
-    loaded = tf.saved_model.load(str(path))
-    fn = loaded.signatures[signature]
+    inputs, outputs = read_signature(path, signature)  # clear error for a missing signature before loading
+    try:
+        if is_tf1_saved_model(path):
+            return _load_tf1(path, signature, inputs, outputs)
+        loaded = tf.saved_model.load(str(path))
+        fn = loaded.signatures[signature]
+    except (ConversionError, SpecError):
+        raise
+    except Exception as e:
+        raise ConversionError(
+            f"source saved_model {path}: TensorFlow's SavedModel loader rejects it: {type(e).__name__}: "
+            f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}\n"
+            "The folder is not a SavedModel this TensorFlow can run; check it with "
+            f"`saved_model_cli show --dir {path} --all`, or save the model again"
+        ) from e
     return _from_concrete(fn, "saved_model", loaded)
 
 
+def tf1_tags(path: Path, signature: str) -> list[str]:
+    """The tags of the SavedModel's meta graph that has the signature."""
+    parse_saved_model = deps.require("tensorflow.python.saved_model.loader_impl").parse_saved_model
+    return next(
+        list(mg.meta_info_def.tags) for mg in parse_saved_model(str(path)).meta_graphs if signature in mg.signature_def
+    )
+
+
+def _load_tf1(path: Path, signature: str, inputs: list[Tensor], outputs: list[Tensor]) -> Loaded:
+    """A TF1 SavedModel run the way TF Serving and Triton's TensorFlow backend run it: a v1 Session."""
+    import numpy as np
+
+    tf = _tensorflow()
+    v1 = tf.compat.v1
+    tags = tf1_tags(path, signature)
+    graph = tf.Graph()
+    session = v1.Session(graph=graph)
+    with graph.as_default():
+        meta = v1.saved_model.loader.load(session, tags, str(path))
+    sd = meta.signature_def[signature]
+    feeds = {k: v.name for k, v in sd.inputs.items()}
+    fetches = {k: v.name for k, v in sd.outputs.items()}
+
+    def call(feed: dict[str, Any]) -> dict[str, Any]:
+        return dict(session.run(fetches, {feeds[k]: np.asarray(v) for k, v in feed.items()}))
+
+    loaded = Loaded("saved_model_v1", inputs, outputs, call, trackable=session)
+    loaded.notes.append(f"TF1 SavedModel (tags {', '.join(tags)}): served and converted as it is, not re-exported")
+    return loaded
+
+
 def read_signature(path: Path, signature: str = "serving_default") -> tuple[list[Tensor], list[Tensor]]:
-    """A SavedModel signature from its protobuf, without building or running the graph."""
+    """A SavedModel signature from its protobuf, without building or running the graph (shape None: unknown
+    rank)."""
     tf = _tensorflow()
     parse_saved_model = deps.require("tensorflow.python.saved_model.loader_impl").parse_saved_model
 
@@ -295,8 +426,6 @@ def read_signature(path: Path, signature: str = "serving_default") -> tuple[list
                         if info.tensor_shape.unknown_rank
                         else tuple(None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
                     )
-                    if shape is None:
-                        raise ConversionError(f"{path}: signature {signature!r} tensor {name!r} has unknown rank")
                     found.append(Tensor(name, _dtype(tf.dtypes.as_dtype(info.dtype).name), shape))
                 return found
 
@@ -314,11 +443,14 @@ def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_defau
     import yaml
 
     loaded = load_source(source, base_dir, signature)
-    every = [*loaded.inputs, *loaded.outputs]
-    batching = bool(every) and all(t.shape and t.shape[0] is None for t in every)
+    every = [t.shape for t in [*loaded.inputs, *loaded.outputs] if t.shape is not None]
+    batching = bool(every) and all(s and s[0] is None for s in every)
     mbs = 8 if batching else 0
+    unknown = [t.name for t in [*loaded.inputs, *loaded.outputs] if t.shape is None]
 
     def entry(t: Tensor) -> dict[str, Any]:
+        if t.shape is None:  # the spec must say; -1 keeps the entry valid YAML for the spec
+            return {"name": t.name, "dtype": t.dtype, "dims": [-1]}
         dims, reshape = dims_of(t, mbs)
         d: dict[str, Any] = {"name": t.name, "dtype": t.dtype, "dims": dims}
         if reshape is not None:
@@ -341,4 +473,9 @@ def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_defau
         if (batching)
         else "# no variable first dim on every tensor: the model does not batch (dims are the full shape)\n"
     )
+    if unknown:
+        comment += (
+            f"# {', '.join(unknown)}: unknown rank in the model's signature; dims [-1] is a placeholder, replace "
+            "it with the tensor's real dims\n"
+        )
     return comment + text

@@ -9,11 +9,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Tensor:
-    """One input or output as the model declares it: full shape, None for unknown."""
+    """One input or output as the model declares it: full shape, None for an unknown dim; a shape of None is a
+    tensor of unknown rank (the spec's dims give it)."""
 
     name: str
     dtype: str  # Triton short name, FP32
-    shape: tuple[int | None, ...]
+    shape: tuple[int | None, ...] | None
 
 
 @dataclass

@@ -120,6 +120,11 @@ class Source(_Base):
     )
     saved_model: str | None = Field(default=None, description="Folder of a TensorFlow SavedModel.")
     keras_file: str | None = Field(default=None, description="A Keras `.keras` or `.h5` file.")
+    safe_mode: bool = Field(
+        default=True,
+        description="keras_file only. false lets Keras 3 load a `.keras` file with Lambda layers, which EXECUTES "
+        "the Python code stored in the file: only for files you trust.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
@@ -134,6 +139,8 @@ class Source(_Base):
             raise Issues.one(("python",), f"{self.python!r} is not `file.py:function` or `module:function`")
         if self.keras_file is not None and not self.keras_file.endswith((".keras", ".h5")):
             raise Issues.one(("keras_file",), f"{self.keras_file!r} must end in .keras or .h5")
+        if not self.safe_mode and self.keras_file is None:
+            raise Issues.one(("safe_mode",), "safe_mode applies to a keras_file source only")
         return self
 
     @property
