@@ -77,6 +77,7 @@ def apply_spec_names(model: ModelSpec, loaded: Loaded) -> tuple[Loaded, dict[str
         rename(loaded.outputs, out_map),
         renamed_call,
         trackable=loaded.trackable,
+        fetches=loaded.fetches,
         notes=[
             *loaded.notes,
             "renamed " + ", ".join(f"{k} -> {v}" for k, v in {**in_map, **out_map}.items()),

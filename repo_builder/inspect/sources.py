@@ -340,7 +340,9 @@ def give_unknown_ranks(model: ModelSpec, loaded: Loaded) -> Loaded:
             Tensor(t.name, t.dtype, _shape(traced[t.name].shape)) if t.shape is None and t.name in traced else t
             for t in outputs
         ]
-    return Loaded(loaded.kind, inputs, outputs, loaded.call, trackable=loaded.trackable, notes=loaded.notes)
+    return Loaded(
+        loaded.kind, inputs, outputs, loaded.call, trackable=loaded.trackable, notes=loaded.notes, fetches=loaded.fetches
+    )
 
 
 def is_tf1_saved_model(path: Path) -> bool:
@@ -401,7 +403,7 @@ def _load_tf1(path: Path, signature: str, inputs: list[Tensor], outputs: list[Te
     def call(feed: dict[str, Any]) -> dict[str, Any]:
         return dict(session.run(fetches, {feeds[k]: np.asarray(v) for k, v in feed.items()}))
 
-    loaded = Loaded("saved_model_v1", inputs, outputs, call, trackable=session)
+    loaded = Loaded("saved_model_v1", inputs, outputs, call, trackable=session, fetches=sorted(fetches.values()))
     loaded.notes.append(f"TF1 SavedModel (tags {', '.join(tags)}): served and converted as it is, not re-exported")
     return loaded
 
@@ -438,6 +440,45 @@ def read_signature(path: Path, signature: str = "serving_default") -> tuple[list
     )
 
 
+#: ops of a serving graph that tf2onnx's loader resolves itself (function calls, variables, plumbing)
+_LOADER_OPS = frozenset(
+    {
+        "StatefulPartitionedCall", "PartitionedCall", "ReadVariableOp", "VarHandleOp", "AssignVariableOp",
+        "VariableV2", "Assign", "NoOp", "Placeholder", "Const", "Identity", "IdentityN",
+    }
+)  # fmt: skip
+
+
+def unconvertible_ops(loaded: Loaded, opset: int = 17) -> list[str]:
+    """TensorFlow ops of the model's serving graph that tf2onnx has no conversion for at `opset`, or [] when
+    that cannot be told cheaply (tf2onnx missing, a shape left open). The build's own check is the conversion."""
+    if not deps.is_available("tf2onnx") or any(t.shape is None for t in loaded.inputs):
+        return []
+    try:
+        tf = _tensorflow()
+        from tf2onnx.handler import tf_op
+
+        import tf2onnx.onnx_opset  # noqa: F401 - registers the handlers
+
+        from repo_builder.converters.savedmodel2onnx import CUSTOM_OP_HANDLERS
+
+        if loaded.kind == "saved_model_v1":
+            graph_def = tf.compat.v1.graph_util.extract_sub_graph(
+                loaded.trackable.graph.as_graph_def(), sorted({f.split(":")[0] for f in loaded.fetches})
+            )
+        else:
+            specs = {
+                t.name: tf.TensorSpec(t.shape, tf.as_dtype(dtypes.to_tensorflow(t.dtype)), name=t.name)
+                for t in loaded.inputs
+            }
+            graph_def = tf.function(loaded.call).get_concrete_function(specs).graph.as_graph_def()
+        ops = {n.op for n in graph_def.node} | {n.op for f in graph_def.library.function for n in f.node_def}
+        known = set(tf_op.create_mapping(opset, [])) | set(CUSTOM_OP_HANDLERS) | _LOADER_OPS
+        return sorted(ops - known)
+    except Exception:  # a hint only: the conversion itself says what fails
+        return []
+
+
 def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_default", name: str | None = None) -> str:
     """The model's tensors as a spec YAML entry (a `models:` list item)."""
     import yaml
@@ -457,11 +498,12 @@ def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_defau
             d["reshape"] = reshape
         return d
 
+    gaps = unconvertible_ops(loaded)
     model_name = name or Path(source.ref.split(":")[-1]).stem.replace("build_", "") or "model"
     doc = {
         "name": model_name,
         "source": {source.kind: source.ref},
-        "target": "onnx",
+        "target": "savedmodel" if gaps else "onnx",
         "max_batch_size": mbs,
         **({"signature": signature} if signature != "serving_default" else {}),
         "inputs": [entry(t) for t in loaded.inputs],
@@ -473,6 +515,11 @@ def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_defau
         if (batching)
         else "# no variable first dim on every tensor: the model does not batch (dims are the full shape)\n"
     )
+    if gaps:
+        comment += (
+            f"# tf2onnx cannot convert {', '.join(gaps)}: targets onnx, tensorrt and python with onnxruntime "
+            "will fail; savedmodel, or python with `python_runtime: tensorflow`, run the model as TensorFlow\n"
+        )
     if unknown:
         comment += (
             f"# {', '.join(unknown)}: unknown rank in the model's signature; dims [-1] is a placeholder, replace "

@@ -29,3 +29,5 @@ class Loaded:
     #: SavedModel tracks it, so the variables are saved with the serving function
     trackable: Any = None
     notes: list[str] = field(default_factory=list)
+    #: a TF1 SavedModel (kind saved_model_v1, trackable its v1 Session): the signature's output tensors
+    fetches: list[str] = field(default_factory=list)

@@ -141,3 +141,94 @@ def test_legacy_tf_keras_model(tmp_path: Path) -> None:
     doc = yaml.safe_load(out)[0]
     assert doc["inputs"] == [{"name": "legacy_in", "dtype": "FP32", "dims": [5]}]
     assert doc["outputs"] == [{"name": "legacy_out", "dtype": "FP32", "dims": [3]}]
+
+
+# ------------------------------------------------------------------ the kinds of models issue 11 found failing
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.integration.converters.kinds import write_kinds
+
+    folder = tmp_path_factory.mktemp("kinds")
+    write_kinds(folder)
+    return folder
+
+
+def test_inspect_tf1_saved_model_with_a_reference_dtype(kinds: Path) -> None:
+    doc = yaml.safe_load(inspect_yaml(Source(saved_model="counter"), kinds, signature="counter"))[0]
+    assert [(t["name"], t["dtype"]) for t in doc["outputs"]] == [("a", "FP32"), ("y", "FP32")]
+    assert doc["target"] == "onnx"
+
+
+def test_inspect_flattens_nested_outputs(kinds: Path) -> None:
+    """A tf.Module or Keras model may return nested dicts (a SavedModel signature cannot): `outer_inner`."""
+    doc = yaml.safe_load(inspect_yaml(Source(python="kinds.py:nested"), kinds))[0]
+    assert [(t["name"], t["dims"]) for t in doc["outputs"]] == [
+        ("logits_raw", [2]),
+        ("logits_scaled", [2]),
+        ("total", [1]),
+    ]
+    assert doc["target"] == "onnx"
+
+
+def test_inspect_names_ops_tf2onnx_cannot_convert(kinds: Path) -> None:
+    text = inspect_yaml(Source(python="kinds.py:lgamma"), kinds)
+    assert (
+        "# tf2onnx cannot convert Lgamma: targets onnx, tensorrt and python with onnxruntime will fail; savedmodel, "
+        "or python with `python_runtime: tensorflow`, run the model as TensorFlow\n"
+    ) in text
+    assert yaml.safe_load(text)[0]["target"] == "savedmodel"
+    gelu = inspect_yaml(Source(python="kinds.py:gelu"), kinds)  # Erfc is converted as 1 - Erf
+    assert "cannot convert" not in gelu and yaml.safe_load(gelu)[0]["target"] == "onnx"
+
+
+def test_inspect_marks_an_input_of_unknown_rank(kinds: Path) -> None:
+    text = inspect_yaml(Source(python="kinds.py:any_rank"), kinds)
+    assert (
+        "# x, y: unknown rank in the model's signature; dims [-1] is a placeholder, replace it with the tensor's "
+        "real dims\n"
+    ) in text
+    assert yaml.safe_load(text)[0]["inputs"] == [{"name": "x", "dtype": "FP32", "dims": [-1]}]
+
+
+def test_a_saved_model_tensorflow_rejects_is_a_located_error(kinds: Path) -> None:
+    import shutil
+
+    from repo_builder.errors import ConversionError
+    from repo_builder.inspect.sources import load_factory, load_source
+
+    module = load_factory("kinds.py:gelu", kinds)()
+    broken = kinds / "broken_sm"
+    module.export(str(broken))
+    shutil.rmtree(broken / "variables")
+    with pytest.raises(ConversionError) as e:
+        load_source(Source(saved_model="broken_sm"), kinds)
+    assert e.value.message.startswith(f"source saved_model {broken}: TensorFlow's SavedModel loader rejects it: ")
+    assert e.value.message.endswith(
+        f"check it with `saved_model_cli show --dir {broken} --all`, or save the model again"
+    )
+
+
+def test_keras_lambda_layer_loads_only_with_safe_mode_off(kinds: Path) -> None:
+    import keras
+
+    from repo_builder.errors import ConversionError
+    from repo_builder.inspect.sources import load_source
+
+    inp = keras.Input((3,), name="x")
+    model = keras.Model(inp, keras.layers.Lambda(lambda t: t * 3.0, name="y")(inp))
+    model.save(kinds / "lambda.keras")
+    with pytest.raises(ConversionError) as e:
+        load_source(Source(keras_file="lambda.keras"), kinds)
+    assert e.value.message.startswith(
+        f"source keras_file {kinds / 'lambda.keras'} holds Python code (a Lambda layer) that Keras loads only with "
+        "safe_mode off, which EXECUTES that code. If you trust the file, set `safe_mode: false` in the model's "
+        "source: {keras_file: lambda.keras, safe_mode: false}."
+    )
+    assert "tf-keras" not in e.value.message
+    loaded = load_source(Source(keras_file="lambda.keras", safe_mode=False), kinds)
+    import numpy as np
+
+    out = loaded.call({"x": np.ones((1, 3), dtype=np.float32)})
+    np.testing.assert_allclose(np.asarray(out["y"]), [[3.0, 3.0, 3.0]])
