@@ -68,3 +68,55 @@ def test_a_failing_batch_answers_each_request_with_an_error(tmp_path: Path) -> N
         assert server.is_running(), server.log_path.read_text(errors="replace")[-3000:]
         assert client.is_server_live() and client.is_model_ready("picky")
         client.close()
+
+
+PY_CONFIG = """
+    name: "picky_py"
+    backend: "python"
+    max_batch_size: 8
+    input [ { name: "x" data_type: TYPE_FP32 dims: [ 2 ] } ]
+    output [ { name: "y" data_type: TYPE_FP32 dims: [ 11 ] } ]
+    dynamic_batching { max_queue_delay_microseconds: 500000 }
+    instance_group [ { kind: KIND_CPU count: 1 } ]
+"""
+
+
+def test_python_target_model_py_answers_a_failing_batch_with_errors(tmp_path: Path) -> None:
+    """The python target's generated model.py (onnxruntime inside Triton's python backend) does the same."""
+    pytest.importorskip("onnxruntime", reason="the generated model.py runs the ONNX file with onnxruntime")
+    import tritonclient.http as httpclient
+    from tritonclient.utils import InferenceServerException
+
+    from repo_builder.converters._python import render_model_py
+    from repo_builder.spec.models import ModelSpec
+
+    repo = picky_repository(tmp_path / "repo")
+    (repo / "picky").rename(repo / "picky_py")
+    (repo / "picky_py" / "config.pbtxt").write_text(textwrap.dedent(PY_CONFIG))
+    model = ModelSpec.model_validate(
+        {
+            "name": "picky_py",
+            "source": {"python": "m.py:f"},
+            "target": "python",
+            "max_batch_size": 8,
+            "inputs": [{"name": "x", "dtype": "FP32", "dims": [2]}],
+            "outputs": [{"name": "y", "dtype": "FP32", "dims": [11]}],
+        }
+    )
+    (repo / "picky_py" / "1" / "model.py").write_text(render_model_py(model, "onnxruntime", "model.onnx"))
+    with EmbeddedServer(repo, startup_timeout=180) as server:
+        client = httpclient.InferenceServerClient(server.http_url.removeprefix("http://"), concurrency=8)
+        pending = []
+        for _ in range(8):
+            x = httpclient.InferInput("x", [1, 2], "FP32")
+            x.set_data_from_numpy(np.ones((1, 2), dtype=np.float32))
+            pending.append(client.async_infer("picky_py", [x]))
+        errors = []
+        for request in pending:
+            with pytest.raises(InferenceServerException) as e:
+                request.get_result()
+            errors.append(str(e.value))
+        assert all("picky_py: " in m for m in errors), errors
+        assert server.is_running(), server.log_path.read_text(errors="replace")[-3000:]
+        assert client.is_server_live() and client.is_model_ready("picky_py")
+        client.close()
