@@ -36,9 +36,8 @@ def reproduce_line(model: ModelSpec, spec_dir: Path) -> str:
     if model.source is not None and model.source.kind == "saved_model":
         folder = (spec_dir / model.source.ref).resolve()
         return cli_line(folder, "model.onnx", model.opset, model.signature)
-    return (
-        f"build the model with `target: savedmodel`, then {cli_line('<model>/1/model.savedmodel', 'model.onnx', model.opset, model.signature)}"
-    )
+    command = cli_line("<model>/1/model.savedmodel", "model.onnx", model.opset, model.signature)
+    return f"build the model with `target: savedmodel`, then {command}"
 
 
 def _erfc(ctx: Any, node: Any, name: str, args: Any) -> None:

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
-from repo_builder.inspect.tensors import Loaded
 from repo_builder.errors import ConversionError
+from repo_builder.inspect.tensors import Loaded
 from repo_builder.spec.models import ModelSpec
 
 

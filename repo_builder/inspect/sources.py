@@ -141,9 +141,7 @@ def _load_keras_file(path: Path, safe_mode: bool = True) -> Any:
     if importlib.util.find_spec("tf_keras") is not None:
         import tf_keras
 
-        loaders.append(
-            ("tf_keras", lambda: tf_keras.models.load_model(str(path), compile=False, safe_mode=safe_mode))
-        )
+        loaders.append(("tf_keras", lambda: tf_keras.models.load_model(str(path), compile=False, safe_mode=safe_mode)))
     for name, load in loaders:
         try:
             return load()
@@ -328,7 +326,9 @@ def give_unknown_ranks(model: ModelSpec, loaded: Loaded) -> Loaded:
     if not open_inputs:
         return loaded
     mbs = detect_max_batch_size(model, loaded.inputs, loaded.outputs)
-    inputs = [Tensor(t.name, t.dtype, model_shape(given[t.name], mbs)) if t in open_inputs else t for t in loaded.inputs]
+    inputs = [
+        Tensor(t.name, t.dtype, model_shape(given[t.name], mbs)) if t in open_inputs else t for t in loaded.inputs
+    ]
     outputs = loaded.outputs
     if loaded.kind != "saved_model_v1" and any(t.shape is None for t in outputs):
         tf = _tensorflow()
@@ -341,7 +341,13 @@ def give_unknown_ranks(model: ModelSpec, loaded: Loaded) -> Loaded:
             for t in outputs
         ]
     return Loaded(
-        loaded.kind, inputs, outputs, loaded.call, trackable=loaded.trackable, notes=loaded.notes, fetches=loaded.fetches
+        loaded.kind,
+        inputs,
+        outputs,
+        loaded.call,
+        trackable=loaded.trackable,
+        notes=loaded.notes,
+        fetches=loaded.fetches,
     )
 
 
@@ -456,9 +462,8 @@ def unconvertible_ops(loaded: Loaded, opset: int = 17) -> list[str]:
         return []
     try:
         tf = _tensorflow()
-        from tf2onnx.handler import tf_op
-
         import tf2onnx.onnx_opset  # noqa: F401 - registers the handlers
+        from tf2onnx.handler import tf_op
 
         from repo_builder.converters.savedmodel2onnx import CUSTOM_OP_HANDLERS
 

@@ -40,6 +40,7 @@ def batch_sizes(model: ModelSpec) -> list[int]:
 
 def full_shape(t: Tensor, batch: int, variable: int) -> tuple[int, ...]:
     """Concrete model shape: the first dim is the batch when batch > 0, other unknown dims -> variable."""
+    assert t.shape is not None, "tensors made from the resolved spec have a rank"
     shape = list(t.shape)
     if batch > 0:
         shape[0] = batch

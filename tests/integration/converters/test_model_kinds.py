@@ -30,7 +30,9 @@ class Built:
     def onnx(self, name: str) -> Any:
         import onnxruntime as ort
 
-        return ort.InferenceSession(str(self.repository / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            str(self.repository / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
 
 
 @pytest.fixture(scope="module")
