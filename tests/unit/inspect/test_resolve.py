@@ -137,3 +137,24 @@ def test_real_names_are_never_replaced() -> None:
     loaded = _loaded([Tensor("features", "FP32", (None, 16))], [Tensor("probs", "FP32", (None, 4))])
     spec = model(inputs=[{"name": "x", "dtype": "FP32", "dims": [16]}])
     assert apply_spec_names(spec, loaded)[1] == {}
+
+
+# --------------------------------------------------------------------------------------------- unknown rank
+
+
+def test_unknown_rank_takes_the_spec_dims() -> None:
+    inputs = [Tensor("x", "FP32", None), Tensor("mask", "INT32", (None, 4))]
+    outputs = [Tensor("y", "FP32", (None, 4))]
+    spec = model(inputs=[{"name": "x", "dtype": "FP32", "dims": [-1, 3]}, {"name": "mask", "dtype": "INT32", "dims": [4]}])
+    r = resolve(spec, inputs, outputs)
+    assert r.max_batch_size == 8  # the tensors of known rank decide it
+    assert [(t.name, t.dims) for t in r.inputs or []] == [("x", [-1, 3]), ("mask", [4])]
+
+
+def test_unknown_rank_the_spec_does_not_give_is_a_problem() -> None:
+    with pytest.raises(SpecError) as e:
+        resolve(model(), [Tensor("x", "FP32", None)], [Tensor("y", "FP32", (None, 2))])
+    assert (
+        "input 'x' (FP32) has unknown rank in the model's signature; give its dims in the spec's `inputs:` "
+        "(without the batch dimension), e.g. {name: x, dtype: FP32, dims: [-1, 3]}"
+    ) in e.value.message
