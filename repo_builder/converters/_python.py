@@ -62,7 +62,7 @@ class ToPython:
         code = out / "model.py"
         tf1 = False
         if self.runtime == "tensorflow":
-            from repo_builder.inspect.sources import is_tf1_saved_model
+            from repo_builder.inspect.tf1 import is_tf1_saved_model
 
             tf1 = is_tf1_saved_model(target)
         code.write_text(render_model_py(model, self.runtime, self.artifact, tf1))

@@ -117,7 +117,7 @@ def _freeze_tf1(path: Path, signature: str) -> tuple[Any, list[str], list[str], 
     """A TF1 SavedModel's signature as a frozen GraphDef, loaded in a v1 Session as TF Serving does (tf2onnx's
     own loader goes through TF2's and fails on a signature that returns a variable, DT_FLOAT_REF)."""
     tf = deps.require("tensorflow")
-    from repo_builder.inspect.sources import tf1_tags
+    from repo_builder.inspect.tf1 import tf1_tags
 
     v1 = tf.compat.v1
     graph = tf.Graph()
@@ -152,7 +152,7 @@ class SavedModel2Onnx:
         target = out / "model.onnx"
         reproduce = reproduce_line(model, ctx.spec_dir)
         ctx.log.info("converting %s with tf2onnx; equivalent command: %s", src.name, reproduce)
-        from repo_builder.inspect.sources import is_tf1_saved_model
+        from repo_builder.inspect.tf1 import is_tf1_saved_model
 
         try:
             if is_tf1_saved_model(src):

@@ -17,8 +17,10 @@ from typing import Any
 
 from repo_builder import deps
 from repo_builder.errors import ConversionError, SpecError
+from repo_builder.inspect.ops import unconvertible_ops
 from repo_builder.inspect.resolve import dims_of
 from repo_builder.inspect.tensors import Loaded, Tensor
+from repo_builder.inspect.tf1 import is_tf1_saved_model, load_tf1
 from repo_builder.spec.models import ModelSpec, Source
 from repo_builder.triton import dtypes
 
@@ -351,15 +353,6 @@ def give_unknown_ranks(model: ModelSpec, loaded: Loaded) -> Loaded:
     )
 
 
-def is_tf1_saved_model(path: Path) -> bool:
-    """A SavedModel written by TensorFlow 1 (tf.compat.v1.saved_model.Builder, TF Serving's test models): no
-    object graph, variables restored by the graph's own ops. Re-exporting it through a TF2 function loses the
-    variables' initialisation, so the build serves and converts the folder as it is."""
-    parse_saved_model = deps.require("tensorflow.python.saved_model.loader_impl").parse_saved_model
-    saved = parse_saved_model(str(path))
-    return not any(len(mg.object_graph_def.nodes) for mg in saved.meta_graphs)
-
-
 def load_saved_model(path: Path, signature: str) -> Loaded:
     tf = _tensorflow()
 
@@ -368,7 +361,7 @@ def load_saved_model(path: Path, signature: str) -> Loaded:
     inputs, outputs = read_signature(path, signature)  # clear error for a missing signature before loading
     try:
         if is_tf1_saved_model(path):
-            return _load_tf1(path, signature, inputs, outputs)
+            return load_tf1(path, signature, inputs, outputs)
         loaded = tf.saved_model.load(str(path))
         fn = loaded.signatures[signature]
     except (ConversionError, SpecError):
@@ -381,37 +374,6 @@ def load_saved_model(path: Path, signature: str) -> Loaded:
             f"`saved_model_cli show --dir {path} --all`, or save the model again"
         ) from e
     return _from_concrete(fn, "saved_model", loaded)
-
-
-def tf1_tags(path: Path, signature: str) -> list[str]:
-    """The tags of the SavedModel's meta graph that has the signature."""
-    parse_saved_model = deps.require("tensorflow.python.saved_model.loader_impl").parse_saved_model
-    return next(
-        list(mg.meta_info_def.tags) for mg in parse_saved_model(str(path)).meta_graphs if signature in mg.signature_def
-    )
-
-
-def _load_tf1(path: Path, signature: str, inputs: list[Tensor], outputs: list[Tensor]) -> Loaded:
-    """A TF1 SavedModel run the way TF Serving and Triton's TensorFlow backend run it: a v1 Session."""
-    import numpy as np
-
-    tf = _tensorflow()
-    v1 = tf.compat.v1
-    tags = tf1_tags(path, signature)
-    graph = tf.Graph()
-    session = v1.Session(graph=graph)
-    with graph.as_default():
-        meta = v1.saved_model.loader.load(session, tags, str(path))
-    sd = meta.signature_def[signature]
-    feeds = {k: v.name for k, v in sd.inputs.items()}
-    fetches = {k: v.name for k, v in sd.outputs.items()}
-
-    def call(feed: dict[str, Any]) -> dict[str, Any]:
-        return dict(session.run(fetches, {feeds[k]: np.asarray(v) for k, v in feed.items()}))
-
-    loaded = Loaded("saved_model_v1", inputs, outputs, call, trackable=session, fetches=sorted(fetches.values()))
-    loaded.notes.append(f"TF1 SavedModel (tags {', '.join(tags)}): served and converted as it is, not re-exported")
-    return loaded
 
 
 def read_signature(path: Path, signature: str = "serving_default") -> tuple[list[Tensor], list[Tensor]]:
@@ -444,44 +406,6 @@ def read_signature(path: Path, signature: str = "serving_default") -> tuple[list
         f"{', '.join(have) or 'no signatures'}. "
         "Set `signature:` in the spec to one of them."
     )
-
-
-#: ops of a serving graph that tf2onnx's loader resolves itself (function calls, variables, plumbing)
-_LOADER_OPS = frozenset(
-    {
-        "StatefulPartitionedCall", "PartitionedCall", "ReadVariableOp", "VarHandleOp", "AssignVariableOp",
-        "VariableV2", "Assign", "NoOp", "Placeholder", "Const", "Identity", "IdentityN",
-    }
-)  # fmt: skip
-
-
-def unconvertible_ops(loaded: Loaded, opset: int = 17) -> list[str]:
-    """TensorFlow ops of the model's serving graph that tf2onnx has no conversion for at `opset`, or [] when
-    that cannot be told cheaply (tf2onnx missing, a shape left open). The build's own check is the conversion."""
-    if not deps.is_available("tf2onnx") or any(t.shape is None for t in loaded.inputs):
-        return []
-    try:
-        tf = _tensorflow()
-        import tf2onnx.onnx_opset  # noqa: F401 - registers the handlers
-        from tf2onnx.handler import tf_op
-
-        from repo_builder.converters.savedmodel2onnx import CUSTOM_OP_HANDLERS
-
-        if loaded.kind == "saved_model_v1":
-            graph_def = tf.compat.v1.graph_util.extract_sub_graph(
-                loaded.trackable.graph.as_graph_def(), sorted({f.split(":")[0] for f in loaded.fetches})
-            )
-        else:
-            specs = {
-                t.name: tf.TensorSpec(t.shape, tf.as_dtype(dtypes.to_tensorflow(t.dtype)), name=t.name)
-                for t in loaded.inputs
-            }
-            graph_def = tf.function(loaded.call).get_concrete_function(specs).graph.as_graph_def()
-        ops = {n.op for n in graph_def.node} | {n.op for f in graph_def.library.function for n in f.node_def}
-        known = set(tf_op.create_mapping(opset, [])) | set(CUSTOM_OP_HANDLERS) | _LOADER_OPS
-        return sorted(ops - known)
-    except Exception:  # a hint only: the conversion itself says what fails
-        return []
 
 
 def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_default", name: str | None = None) -> str:

@@ -17,7 +17,8 @@ from repo_builder.verify.compare import Feed, Runner, numpy_of
 
 def savedmodel_runner(path: Path, signature: str) -> Runner:
     tf = require("tensorflow")
-    from repo_builder.inspect.sources import is_tf1_saved_model, load_saved_model
+    from repo_builder.inspect.sources import load_saved_model
+    from repo_builder.inspect.tf1 import is_tf1_saved_model
 
     if is_tf1_saved_model(path):  # run in a v1 Session, as Triton's TensorFlow backend runs it
         call = load_saved_model(path, signature).call

@@ -145,7 +145,9 @@ def test_real_names_are_never_replaced() -> None:
 def test_unknown_rank_takes_the_spec_dims() -> None:
     inputs = [Tensor("x", "FP32", None), Tensor("mask", "INT32", (None, 4))]
     outputs = [Tensor("y", "FP32", (None, 4))]
-    spec = model(inputs=[{"name": "x", "dtype": "FP32", "dims": [-1, 3]}, {"name": "mask", "dtype": "INT32", "dims": [4]}])
+    spec = model(
+        inputs=[{"name": "x", "dtype": "FP32", "dims": [-1, 3]}, {"name": "mask", "dtype": "INT32", "dims": [4]}]
+    )
     r = resolve(spec, inputs, outputs)
     assert r.max_batch_size == 8  # the tensors of known rank decide it
     assert [(t.name, t.dims) for t in r.inputs or []] == [("x", [-1, 3]), ("mask", [4])]
