@@ -50,6 +50,8 @@ def inputs_hash(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> str:
                 files[f"warmup:{wi.file}"] = sha256_tree(spec.resolve(wi.file))
     if model.calibration is not None:
         files["calibration"] = sha256_tree(spec.resolve(model.calibration.data))
+    if model.verify.inputs_file is not None:
+        files["verify.inputs"] = sha256_tree(spec.resolve(model.verify.inputs_file))
     templates = templates_dir()
     template_files = [PLATFORMS[model.target].template, "_macros.pbtxt.j2"]
     if model.target == "python":

@@ -27,7 +27,8 @@ from repo_builder.spec.models import ModelSpec, Spec
 if TYPE_CHECKING:
     from repo_builder.converters.base import Converted, Converter
     from repo_builder.inspect.sources import Loaded
-    from repo_builder.verify.compare import Verification
+    from repo_builder.inspect.tensors import Tensor
+    from repo_builder.verify.compare import Feed, Verification
 
 
 def convert_model(spec: Spec, model: ModelSpec, stage: Path, log: logging.Logger, step: Step) -> ManifestEntry:
@@ -45,7 +46,7 @@ def convert_model(spec: Spec, model: ModelSpec, stage: Path, log: logging.Logger
     verification = None
     if resolved.verify.enabled:
         step("verify")
-        verification = verify(resolved, loaded, stage, results[-1], log)
+        verification = verify(resolved, loaded, spec.base_dir, stage, results[-1], log)
         write_reference(resolved, verification, stage)
     return entry(resolved, stage, chain, results, verification, renamed)
 
@@ -138,7 +139,9 @@ def write(spec: Spec, resolved: ModelSpec, stage: Path, final: Converted) -> Non
     place_artifacts(stage, resolved, final.files, final.version_files)
 
 
-def verify(resolved: ModelSpec, loaded: Loaded, stage: Path, final: Converted, log: logging.Logger) -> Verification:
+def verify(
+    resolved: ModelSpec, loaded: Loaded, spec_dir: Path, stage: Path, final: Converted, log: logging.Logger
+) -> Verification:
     """Run the source and the built artifact on the same inputs and compare them within the tolerance."""
     from repo_builder.repository.layout import version_dir
     from repo_builder.verify.compare import tolerance
@@ -154,7 +157,12 @@ def verify(resolved: ModelSpec, loaded: Loaded, stage: Path, final: Converted, l
         )
     # inputs of the shapes the config promises (a dim the spec fixes is that size, not a made-up one)
     inputs = input_tensors(resolved)
-    verification = compare_runs(resolved, inputs, source_runner(loaded.call), runner, tolerance(resolved), what)
+    samples, ranges = check_inputs(resolved, loaded, spec_dir, inputs, log)
+    verification = compare_runs(
+        resolved, inputs, source_runner(loaded.call), runner, tolerance(resolved), what, samples, ranges
+    )
+    for note in verification.notes:
+        log.warning("%s", note)
     for e in verification.errors.values():
         log.info(
             "verified %s: max abs %.3g max rel %.3g over batch sizes %s",
@@ -164,6 +172,29 @@ def verify(resolved: ModelSpec, loaded: Loaded, stage: Path, final: Converted, l
             verification.batch_sizes,
         )
     return verification
+
+
+def check_inputs(
+    resolved: ModelSpec, loaded: Loaded, spec_dir: Path, inputs: list[Tensor], log: logging.Logger
+) -> tuple[Feed | None, dict[str, tuple[float, float]]]:
+    """What the check feeds the model: the spec's sample data, or the value ranges for generated inputs (the
+    model's own, an Embedding's vocabulary, then the spec's, which win)."""
+    from repo_builder.errors import SpecError
+    from repo_builder.verify.samples import load_samples, model_ranges
+
+    if resolved.verify.inputs is not None:
+        log.info("checking with the sample data %s", resolved.verify.inputs)
+        return load_samples(resolved, spec_dir, inputs), {}
+    unknown = sorted(set(resolved.verify.ranges) - {t.name for t in inputs})
+    if unknown:
+        raise SpecError(
+            f"model {resolved.name}: verify.ranges names {', '.join(map(repr, unknown))}, which the model does not "
+            f"take; its inputs are {', '.join(repr(t.name) for t in inputs)}"
+        )
+    ranges = {**model_ranges(loaded.trackable, inputs), **resolved.verify.ranges}
+    if ranges:
+        log.info("generated inputs within %s", ranges)
+    return None, ranges
 
 
 def write_reference(resolved: ModelSpec, verification: Verification, stage: Path) -> None:
@@ -214,7 +245,7 @@ def entry(
         "errors": {k: {"max_abs": e.max_abs, "max_rel": e.max_rel} for k, e in verification.errors.items()}
         if verification
         else {},
-        "notes": [n for r in results for n in r.notes],
+        "notes": [n for r in results for n in r.notes] + (verification.notes if verification else []),
         "converters": [c.name for c in chain],
     }
     if renamed:
@@ -245,7 +276,7 @@ def ensemble_reference(spec: Spec, model: ModelSpec, stage: Path, log: logging.L
     except NoReference as e:
         log.warning("no reference for this ensemble: %s", e)
         return model_entry(model, ModelStatus.BUILT, notes=[f"no reference: {e}"])
-    feed = ensemble_inputs(model)
+    feed = ensemble_inputs(model, spec.base_dir)
     outputs = runner(feed)
     for k, v in outputs.items():
         log.info("output %s: shape %s dtype %s", k, list(v.shape), v.dtype)

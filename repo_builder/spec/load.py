@@ -279,6 +279,11 @@ def _raw_checks(data: dict[str, Any], base: Path) -> list[Problem]:
             labels = mapping(out).get("labels")
             if isinstance(labels, str) and labels:
                 files.append((("models", i, "outputs", o, "labels"), labels, "a label file"))
+        samples = mapping(m.get("verify")).get("inputs")
+        if isinstance(samples, str) and samples:
+            module = samples if samples.endswith(".npz") else samples.rsplit(":", 1)[0]
+            if module.endswith((".npz", ".py")):
+                files.append((("models", i, "verify", "inputs"), module, "a sample-data file"))
         calibration = mapping(m.get("calibration")).get("data")
         if isinstance(calibration, str):
             files.append((("models", i, "calibration", "data"), calibration, "an .npz file"))

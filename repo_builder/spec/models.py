@@ -356,6 +356,33 @@ class Verify(_Base):
     atol: PositiveFloat | None = Field(default=None, description="Default by precision: 1e-4 fp32, 1e-2 fp16.")
     rtol: PositiveFloat | None = Field(default=None, description="Default by precision: 1e-3 fp32, 5e-2 fp16.")
     batch_sizes: list[PositiveInt] | None = Field(default=None, description="Default: 1, a middle one, max.")
+    inputs: str | None = Field(
+        default=None,
+        description="Sample inputs instead of generated ones: an .npz file with one array per input name (batch "
+        "on axis 0 when the model batches), or `file.py:function` returning such a dict. Used for the build's "
+        "check, the stored reference and `repo-builder validate`.",
+    )
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Input name -> [low, high]: generated values are drawn from this range (integers: low to "
+        "high, both included), e.g. token ids below a vocabulary size.",
+    )
+
+    @property
+    def inputs_file(self) -> str | None:
+        """The file `inputs` names: the .npz, or the .py of `file.py:function` (None for an installed module)."""
+        if self.inputs is None:
+            return None
+        file = self.inputs if self.inputs.endswith(".npz") else self.inputs.rsplit(":", 1)[0]
+        return file if file.endswith((".npz", ".py")) else None
+
+    @field_validator("ranges")
+    @classmethod
+    def _ranges(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (low, high) in value.items():
+            if low > high:
+                raise Issues.one((name,), f"range [{low:g}, {high:g}] has low > high; expected [low, high]")
+        return value
 
 
 class Thresholds(_Base):

@@ -291,7 +291,8 @@ class Validator:
         return {name: types.get(name) or triton_datatype(from_numpy(v.dtype)) for name, v in inputs.items()}
 
     def sample(self, model: ExpectedModel) -> tuple[dict[str, np.ndarray], list[str]]:
-        """One request's inputs (batch 1 when batching): from the reference, else zeros; and output names."""
+        """One request's inputs (batch 1 when batching): from the reference, else zeros (strings: "0", which
+        a model that parses numbers accepts too); and output names."""
         import numpy as np
 
         from repo_builder.triton.dtypes import to_numpy
@@ -310,7 +311,7 @@ class Validator:
             short = _dtype_name(t.data_type).removeprefix("TYPE_")
             shape = batch + [1 if d < 0 else int(d) for d in t.dims]
             dtype = np.dtype(object) if short == "STRING" else np.dtype(to_numpy(short))
-            inputs[t.name] = np.zeros(shape, dtype=dtype) if short != "STRING" else np.full(shape, b"", dtype=object)
+            inputs[t.name] = np.zeros(shape, dtype=dtype) if short != "STRING" else np.full(shape, b"0", dtype=object)
         return inputs, [t.name for t in model.config.output]
 
     def check_golden(self, model: ExpectedModel) -> tuple[str, dict[str, Any]]:

@@ -1,8 +1,9 @@
-"""Runs the source model and the converted artifact on the same generated inputs and compares them.
+"""Runs the source model and the converted artifact on the same inputs and compares them.
 
-Inputs have the right dtypes and dims (variable dims -> a small concrete size) and several batch sizes up to
-max_batch_size. Tolerances depend on precision (converters.base.tolerance). A mismatch raises
-ConversionError with the max absolute and relative error of every output.
+Inputs are the spec's sample data, or generated: the right dtypes and dims (variable dims -> two small concrete
+sizes), values in the spec's or the model's ranges, and several batch sizes up to max_batch_size. An output
+that is the same for every input is noted: the check proves nothing about it. Tolerances depend on precision
+(`tolerance`). A mismatch raises ConversionError with the max absolute and relative error of every output.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ Runner = Callable[[Feed], Feed]
 #: integer inputs are drawn from [0, INT_HIGH): safe for token ids of any vocabulary of 8 or more
 INT_HIGH = 8
 
+#: the sizes a variable dim takes in the check, one per generated feed in turn: two, so that a model that
+#: only works at one size (a shape baked into a reshape) is caught
+VARIABLE_SIZES = (8, 5)
+
 
 def batch_sizes(model: ModelSpec) -> list[int]:
     """The spec's verify.batch_sizes, else 1, a middle one and max_batch_size; [0] when not batching."""
@@ -47,27 +52,60 @@ def full_shape(t: Tensor, batch: int, variable: int) -> tuple[int, ...]:
     return tuple(variable if d is None else d for d in shape)
 
 
-def generate(inputs: list[Tensor], batch: int, seed: int = 0, variable: int = 8) -> Feed:
+def generate(
+    inputs: list[Tensor],
+    batch: int,
+    seed: int = 0,
+    variable: int = VARIABLE_SIZES[0],
+    ranges: dict[str, tuple[float, float]] | None = None,
+) -> Feed:
+    """Random inputs of the tensors' dtypes and shapes: floats standard normal, integers 0..INT_HIGH-1,
+    strings the decimal text of such integers; within `ranges[name]` (low, high) where given."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
+    ranges = ranges or {}
     feed: Feed = {}
     for t in inputs:
         shape = full_shape(t, batch, variable)
+        bounds = ranges.get(t.name)
+        if t.dtype == "STRING":
+            low, high = (int(bounds[0]), int(bounds[1])) if bounds else (0, INT_HIGH - 1)
+            numbers = rng.integers(low, high + 1, size=shape)
+            feed[t.name] = np.array([str(n).encode() for n in numbers.reshape(-1)], dtype=object).reshape(shape)
+            continue
         np_type = dtypes.to_numpy(t.dtype)
         kind = np.dtype(np_type).kind if np_type != "bfloat16" else "f"
-        if t.dtype == "STRING":
-            raise ConversionError(
-                f"input {t.name!r} is a STRING tensor; generated verification inputs cannot be made for it. "
-                "Set verify: false for this model."
-            )
         if kind == "b":
             feed[t.name] = rng.random(shape) < 0.5
         elif kind in "iu":
-            feed[t.name] = rng.integers(0, INT_HIGH, size=shape).astype(np_type)
+            low, high = (int(bounds[0]), int(bounds[1])) if bounds else (0, INT_HIGH - 1)
+            feed[t.name] = rng.integers(low, high + 1, size=shape).astype(np_type)
+        elif bounds:
+            feed[t.name] = rng.uniform(bounds[0], bounds[1], size=shape).astype(np_type)
         else:
             feed[t.name] = rng.standard_normal(shape).astype(np_type)
     return feed
+
+
+def feeds(
+    model: ModelSpec,
+    inputs: list[Tensor],
+    samples: Feed | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+) -> list[tuple[int, Feed]]:
+    """(batch size, inputs) for each run of the check: the sample data cut to each batch size, or generated
+    inputs whose variable dims take each of VARIABLE_SIZES in turn (an extra run when there is one batch size)."""
+    from repo_builder.verify.samples import batches_of
+
+    sizes = batch_sizes(model)
+    if samples is not None:
+        return batches_of(samples, sizes)
+    variable = any(d is None for t in inputs for d in t.shape[1 if model.max_batch_size > 0 else 0 :])
+    runs = [(b, VARIABLE_SIZES[i % 2]) for i, b in enumerate(sizes)]
+    if variable and len(runs) == 1:
+        runs.append((sizes[0], VARIABLE_SIZES[1]))
+    return [(b, generate(inputs, b, seed=i, variable=v, ranges=ranges)) for i, (b, v) in enumerate(runs)]
 
 
 @dataclass
@@ -85,6 +123,7 @@ class Verification:
     reference_inputs: Feed = field(default_factory=dict)
     reference_outputs: Feed = field(default_factory=dict)
     batch_sizes: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the check could not tell
 
 
 def compare(name: str, expected: Any, actual: Any, atol: float, rtol: float) -> OutputError:
@@ -114,18 +153,20 @@ def verify(
     artifact: Runner,
     tolerance: dict[str, float],
     what: str = "artifact",
+    samples: Feed | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> Verification:
-    """Compare source and artifact on generated inputs for every batch size; raise on a mismatch."""
-    sizes = batch_sizes(model)
+    """Compare source and artifact on the same inputs for every batch size; raise on a mismatch."""
+    runs = feeds(model, inputs, samples, ranges)
     worst: dict[str, OutputError] = {}
     failures: list[str] = []
-    reference_in: Feed = {}
-    reference_out: Feed = {}
-    for b in sizes:
-        feed = generate(inputs, b, seed=b)
-        expected = {k: numpy_of(v) for k, v in source(feed).items()}
+    seen: dict[str, list[Any]] = {}
+    reference_batch, reference_in, reference_out = -1, {}, {}
+    for b, feed in runs:
+        expected = _run_source(model, source, feed, samples is not None)
         actual = {k: numpy_of(v) for k, v in artifact(feed).items()}
         for name, value in expected.items():
+            seen.setdefault(name, []).extend(list(value) if b > 0 else [value])
             if name not in actual:
                 failures.append(f"batch {b}: output {name!r} is missing from the {what} (it has {sorted(actual)})")
                 continue
@@ -144,8 +185,8 @@ def verify(
                     f"{err.max_rel:.3g} "
                     f"(shapes {tuple(value.shape)} vs {tuple(actual[name].shape)})"
                 )
-        if b == sizes[-1]:
-            reference_in, reference_out = feed, expected
+        if b > reference_batch:  # the reference: the first run at the largest batch size
+            reference_batch, reference_in, reference_out = b, feed, expected
     if failures:
         raise ConversionError(
             f"model {model.name}: the {what} does not match the source model (tolerance atol "
@@ -155,7 +196,48 @@ def verify(
             + ", ".join(f"{e.name}: max abs {e.max_abs:.3g} max rel {e.max_rel:.3g}" for e in worst.values())
         )
     max_error = max((e.max_abs for e in worst.values()), default=0.0)
-    return Verification(max_error, worst, reference_in, reference_out, sizes)
+    sizes = sorted({b for b, _ in runs})
+    return Verification(
+        max_error, worst, reference_in, reference_out, sizes, notes=constant_outputs(seen, samples is not None)
+    )
+
+
+def _run_source(model: ModelSpec, source: Runner, feed: Feed, sampled: bool) -> Feed:
+    """The source model's outputs; a source that fails on the check's inputs is reported as that, with the fix."""
+    try:
+        return {k: numpy_of(v) for k, v in source(feed).items()}
+    except Exception as e:
+        shapes = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in feed.items())
+        fix = (
+            "check the sample data"
+            if sampled
+            else "if an input takes only some values (token ids below a vocabulary size, segment ids 0..1), give "
+            "them: verify: {ranges: {name: [low, high]}}, or give sample data: verify: {inputs: samples.npz}"
+        )
+        raise ConversionError(
+            f"model {model.name}: the source model itself fails on the check's "
+            f"{'sample' if sampled else 'generated'} inputs ({shapes}): {type(e).__name__}: "
+            f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}\n  {fix}"
+        ) from e
+
+
+def constant_outputs(seen: dict[str, list[Any]], sampled: bool) -> list[str]:
+    """A note for each output that came out the same for every input the check used: comparing constants
+    proves nothing about the conversion (untrained weights answer so)."""
+    import numpy as np
+
+    notes = []
+    for name, items in seen.items():
+        if len(items) < 2 or any(np.shape(i) != np.shape(items[0]) for i in items):
+            continue
+        first = np.asarray(items[0])
+        if all(np.array_equal(np.asarray(i), first) for i in items[1:]):
+            notes.append(
+                f"output {name!r} is the same for every {'sample' if sampled else 'generated'} input, so the "
+                "check proves nothing about it (untrained weights? check with real data: "
+                "verify: {inputs: samples.npz})"
+            )
+    return notes
 
 
 def numpy_of(value: Any) -> Any:

@@ -89,7 +89,13 @@ def input_tensors(model: ModelSpec, as_the_model_sees: bool = True) -> list[Tens
     return found
 
 
-def ensemble_inputs(model: ModelSpec, seed: int = 0) -> Feed:
-    """Generated inputs in the ensemble's config shapes, batch max(1, max_batch_size) when it batches."""
+def ensemble_inputs(model: ModelSpec, spec_dir: Path, seed: int = 0) -> Feed:
+    """The ensemble's sample data (`verify.inputs`), else generated inputs in its config shapes within its
+    `verify.ranges`; batch max(1, max_batch_size) when it batches."""
+    from repo_builder.verify.samples import batches_of, load_samples
+
     batch = max(1, model.max_batch_size) if model.max_batch_size > 0 else 0
-    return generate(input_tensors(model, as_the_model_sees=False), batch, seed=seed)
+    tensors = input_tensors(model, as_the_model_sees=False)
+    if model.verify.inputs is not None:
+        return batches_of(load_samples(model, spec_dir, tensors), [batch])[-1][1]
+    return generate(tensors, batch, seed=seed, ranges=dict(model.verify.ranges))

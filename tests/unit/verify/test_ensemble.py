@@ -39,10 +39,10 @@ ENSEMBLE = {
 
 
 def test_ensemble_inputs_have_the_config_shapes_and_a_full_batch() -> None:
-    feed = verify.ensemble_inputs(spec(TFTRT, ENSEMBLE).model("ens"))
+    feed = verify.ensemble_inputs(spec(TFTRT, ENSEMBLE).model("ens"), Path("."))
     assert feed["a"].shape == (4, 3) and feed["a"].dtype == np.float32
     assert feed["ids"].shape == (4, 8) and feed["ids"].dtype == np.int32  # a variable dim becomes 8
-    assert np.array_equal(verify.ensemble_inputs(spec(TFTRT, ENSEMBLE).model("ens"))["a"], feed["a"])
+    assert np.array_equal(verify.ensemble_inputs(spec(TFTRT, ENSEMBLE).model("ens"), Path("."))["a"], feed["a"])
 
 
 def test_a_tftrt_step_gives_no_reference_with_the_reason(tmp_path: Path) -> None:
