@@ -623,3 +623,166 @@ def test_up_without_docker_points_to_serve(tmp_path: Path, monkeypatch: pytest.M
 def test_docker_status_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert docker.docker_status() == docker.DockerStatus(None, "the docker command is not installed")
+
+
+# --------------------------------------------------------------------------------------------- TF-TRT
+
+
+def test_tftrt_builder_runs_before_triton(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tftrt model without TF-TRT at build time: its recipe runs in NVIDIA's TensorFlow container of the
+    server's release, which writes model.savedmodel where triton reads it, before triton starts."""
+    services = _services(_render_case("tftrt_recipe", monkeypatch)["docker-compose.yml"])
+    assert set(services) == {"tftrt-builder", "triton"}
+    builder = services["tftrt-builder"]
+    assert builder["image"] == "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
+    assert services["triton"]["image"] == "nvcr.io/nvidia/tritonserver:25.02-py3"
+    assert builder["volumes"] == ["./model_repository:/models"]
+    assert builder["working_dir"] == "/models"
+    assert services["triton"]["depends_on"] == {"tftrt-builder": {"condition": "service_completed_successfully"}}
+    script = builder["command"][-1]
+    for v in (1, 2):
+        assert (
+            f"build python3 mlp_tftrt/{v}/build_tftrt.py mlp_tftrt/{v}/model.savedmodel "
+            f"mlp_tftrt/{v}/tftrt_source.savedmodel mlp_tftrt/{v}/calibration.npz\n"
+        ) in script
+    assert _devices(services, "tftrt-builder") == _devices(services)
+
+
+def test_mixed_engines_two_builders(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(_render_case("mixed_engines", monkeypatch)["docker-compose.yml"])
+    assert set(services) == {"engine-builder", "tftrt-builder", "triton"}
+    assert services["engine-builder"]["image"] == "nvcr.io/nvidia/tensorrt:25.02-py3"
+    assert services["tftrt-builder"]["image"] == "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
+    assert services["triton"]["depends_on"] == {
+        "engine-builder": {"condition": "service_completed_successfully"},
+        "tftrt-builder": {"condition": "service_completed_successfully"},
+    }
+    assert "mlp_plan/1/build_plan.sh" in services["engine-builder"]["command"][-1]
+    assert "build_plan.sh" not in services["tftrt-builder"]["command"][-1]
+    assert "mlp_tftrt/1/build_tftrt.py" in services["tftrt-builder"]["command"][-1]
+
+
+def test_manifest_removes_tftrt_models_converted_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "", _model("a", "tftrt") + _model("b", "tensorrt"))
+    repo = tmp_path / "model_repository"
+    _manifest(repo, {"a": {"status": "built"}, "b": {"status": "recipe"}})
+    services = _services(compose.render_compose(spec, repo)["docker-compose.yml"])
+    assert set(services) == {"engine-builder", "triton"}
+    assert services["triton"]["depends_on"] == {"engine-builder": {"condition": "service_completed_successfully"}}
+
+
+def test_tensorflow_container_release_guard() -> None:
+    """Every release that serves a tftrt model has a TensorFlow container to convert it in."""
+    assert releases.has_tensorflow_container(releases.LAST_TENSORFLOW_BACKEND_RELEASE)
+    assert releases.tensorflow_image("25.02") == "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
+    assert releases.tensorflow_image("24.10") == "nvcr.io/nvidia/tensorflow:24.10-tf2-py3"
+    with pytest.raises(ValueError, match="release 25.03 has no NVIDIA TensorFlow container: the last is 25.02"):
+        releases.tensorflow_image("25.03")
+
+
+def test_dockerfile_ends_with_an_import_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    dockerfile = _render_case("python_target", monkeypatch)[compose.DOCKERFILE]
+    assert dockerfile.rstrip().splitlines()[-1] == 'RUN python3 -c "import numpy, onnxruntime, tensorflow"'
+
+
+# --------------------------------------------------------------------------------------------- .env
+
+
+def test_env_file_is_written_once_private_and_random(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "restricted_api_key_env: MY_ADMIN_KEY", _model("m", "onnx"))
+    written = compose.write_compose(spec)
+    env = tmp_path / ".env"
+    assert env in written
+    assert env.stat().st_mode & 0o777 == 0o600
+    text = env.read_text()
+    key = text.splitlines()[-1].removeprefix("MY_ADMIN_KEY=")
+    assert len(key) == 32 and int(key, 16) >= 0
+    assert text == compose.env_text("MY_ADMIN_KEY", key)
+    assert compose.env_defines(env, "MY_ADMIN_KEY")
+    # never replaced, not even forced
+    assert env not in compose.write_compose(spec)
+    assert env not in compose.write_compose(spec, force=True)
+    assert env.read_text() == text
+    other = tmp_path / "other"
+    other.mkdir()
+    other_spec = _spec(other, monkeypatch, "", _model("m", "onnx"))
+    compose.write_compose(other_spec)
+    assert (other / ".env").read_text() != text  # a new key for each deployment
+
+
+def test_a_users_env_file_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .env repo-builder did not write is left as it is; `compose` says when it lacks the key."""
+    from tests.unit.cli_runner import run_cli
+
+    _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=mine\n")
+    monkeypatch.delenv("TRITON_ADMIN_KEY", raising=False)
+    result = run_cli(capsys, "compose", "spec.yaml")
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines() == ["docker-compose.yml"]
+    assert (tmp_path / ".env").read_text() == "COMPOSE_PROJECT_NAME=mine\n"
+    assert ".env does not set TRITON_ADMIN_KEY, the key of Triton's admin APIs" in result.stderr
+    (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=mine\nexport TRITON_ADMIN_KEY=abc\n")
+    result = run_cli(capsys, "compose", "spec.yaml")
+    assert "does not set" not in result.stderr
+
+
+@pytest.mark.compose
+def test_a_written_deployment_parses_with_only_its_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `compose` writes is complete: with no key variable in the environment (a new shell running
+    `docker compose down`, `logs` or `ps`), compose takes the key from the .env beside the file."""
+    parsers = _compose_parsers()
+    if not parsers:
+        if os.environ.get("CI"):
+            pytest.fail("no compose parser; .ci/run must install docker-compose")
+        pytest.skip("no compose parser (see test_golden_passes_the_compose_parser)")
+    spec = _spec(tmp_path, monkeypatch, "", _model("a", "tftrt") + _model("b", "tensorrt"))
+    compose.write_compose(spec)
+    key = (tmp_path / ".env").read_text().splitlines()[-1].removeprefix("TRITON_ADMIN_KEY=")
+    env = {k: v for k, v in os.environ.items() if k not in KEY_ENV}
+    for parser in parsers:
+        result = subprocess.run(
+            [*parser, "-f", str(tmp_path / "docker-compose.yml"), "config"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path.parent,  # elsewhere: compose finds the .env beside the file it reads
+        )
+        assert result.returncode == 0, f"{' '.join(parser)}:\n{result.stderr}"
+        assert f"admin-key={key}" in result.stdout  # the .env's key, interpolated
+
+
+# --------------------------------------------------------------------------------------------- down, logs
+
+
+def _recording_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for `docker compose` (no Docker engine here) that records its arguments."""
+    record = tmp_path / "argv.json"
+    script = tmp_path / "fake_compose.py"
+    script.write_text(f"import json, sys\njson.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n")
+    monkeypatch.setattr(
+        deploy_cli, "docker_status", lambda: docker.DockerStatus([sys.executable, str(script)], None)
+    )
+    return record
+
+
+def test_down_and_logs_wrap_docker_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    compose.write_compose(spec)
+    record = _recording_compose(tmp_path, monkeypatch)
+    compose_file = str(tmp_path / "docker-compose.yml")
+    assert deploy_cli.down_command("spec.yaml") == 0
+    assert json.loads(record.read_text()) == ["-f", compose_file, "down"]
+    assert deploy_cli.logs_command("spec.yaml", services=["triton"], follow=True, tail="50") == 0
+    assert json.loads(record.read_text()) == ["-f", compose_file, "logs", "--follow", "--tail", "50", "triton"]
+
+
+def test_down_without_a_compose_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    with pytest.raises(DeploymentError) as e:
+        deploy_cli.down_command("spec.yaml")
+    assert e.value.message == (
+        "docker-compose.yml does not exist: write it with `repo-builder compose spec.yaml` (or `repo-builder build`)"
+    )
