@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
-from repo_builder.errors import ConversionError
+from repo_builder.errors import ConversionError, MissingDependencyError
 from repo_builder.repository.layout import CALIBRATION_DATA_NAME, TFTRT_RECIPE_NAME, TFTRT_SOURCE_NAME
 from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec, TFTRTBuild
@@ -156,6 +156,8 @@ class SavedModel2TFTRT:
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
         problem = self.available()
+        if not deps.is_available("tensorflow"):  # only a missing TensorRT is left to the deployment
+            raise MissingDependencyError(f"model {model.name}: {problem}")
         recipe_dir = out / "recipe"
         recipe_dir.mkdir(parents=True, exist_ok=True)
         calibration: Path | None = None

@@ -102,6 +102,11 @@ def _port_host(bind: str) -> str:
     return f"[{address}]" if address.version == 6 else str(address)
 
 
+def _missing_key(env: str) -> str:
+    """What compose says when the key is neither exported nor in .env."""
+    return f"set {env} to the key of the admin APIs (repo-builder compose writes it to {ENV_FILE})"
+
+
 def server_args(spec: Spec) -> ServerArgs:
     """The triton service's tritonserver. The key is `${VAR:?...}`, filled in by compose from the
     environment or the .env beside the compose file; compose refuses to start without it."""
@@ -114,9 +119,7 @@ def server_args(spec: Spec) -> ServerArgs:
         http_port=CONTAINER_PORTS["http_port"],
         grpc_port=CONTAINER_PORTS["grpc_port"],
         metrics_port=CONTAINER_PORTS["metrics_port"],
-        restricted=RestrictedApis(
-            ADMIN_APIS, ADMIN_HEADER, f"${{{env}:?set {env} to the key of the admin APIs (repo-builder compose writes it to {ENV_FILE})}}"
-        ),
+        restricted=RestrictedApis(ADMIN_APIS, ADMIN_HEADER, f"${{{env}:?{_missing_key(env)}}}"),
         cache_size_bytes=spec.triton.cache_size_bytes if any(m.response_cache for m in spec.models) else None,
     )
 
@@ -298,8 +301,8 @@ def _builders(recipes: list[Any], tag: str, repo_mount: str) -> list[dict[str, A
             "tftrt-builder",
             releases.tensorflow_image(tag) if any(r.kind == "tftrt" for r in recipes) else "",
             [
-                f"Converts the TF-TRT SavedModels on this host's GPU with the TensorFlow and TensorRT of release {tag},",
-                "those of the server's TensorFlow backend, and builds their engines before the first request.",
+                "Converts the TF-TRT SavedModels on this host's GPU with the TensorFlow and TensorRT of release",
+                f"{tag}, those of the server's TensorFlow backend, and builds their engines before the first request.",
             ],
         ),
     )

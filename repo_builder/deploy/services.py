@@ -166,7 +166,8 @@ def builder_script(recipes: list[Recipe]) -> str:
         "      exit 1",
         "    fi",
         "  done",
-        '  hash="$$(find "$$recipe" "$$@" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d" " -f1)"',
+        '  hash="$$(find "$$recipe" "$$@" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum'
+        + ' | sha256sum | cut -d" " -f1)"',
         f'  if [ -e "$$output" ] && [ "$$(cat {stamp} 2>/dev/null || true)" = "$$hash" ]; then',
         '    echo "== $$output is up to date: its recipe and inputs are unchanged"',
         "    return 0",

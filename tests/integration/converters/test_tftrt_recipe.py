@@ -118,9 +118,7 @@ def test_the_recipe_runs_until_tensorrt_is_needed(built: Path) -> None:
     if problem is None:  # TF-TRT here: the conversion itself is the build's, tested on a GPU host
         pytest.skip("TF-TRT is available here; the recipe's conversion runs in the build instead")
     # beyond this point TensorRT is needed: the script says so and stops, having checked the rest
-    run = subprocess.run(
-        [sys.executable, str(version / "build_tftrt.py")], capture_output=True, text=True, timeout=300
-    )
+    run = subprocess.run([sys.executable, str(version / "build_tftrt.py")], capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     assert "is built without TensorRT; run this script in nvcr.io/nvidia/tensorflow:<yy.mm>-tf2-py3" in run.stderr
     assert not (version / "model.savedmodel").exists()

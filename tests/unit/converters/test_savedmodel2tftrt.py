@@ -6,6 +6,7 @@ Its execution with TensorFlow's own converter API is tests/integration/converter
 from __future__ import annotations
 
 import ast
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,8 @@ def _constants(text: str) -> dict[str, object]:
         targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
         for t in targets:
             if isinstance(t, ast.Name) and t.id.isupper():
-                try:
+                with contextlib.suppress(ValueError):  # not a literal (HERE / "...")
                     found[t.id] = ast.literal_eval(node.value)  # type: ignore[arg-type]
-                except ValueError:
-                    pass
     return found
 
 
@@ -82,7 +81,7 @@ def test_the_recipes_calibration_and_inputs_without_tensorflow(tmp_path: Path) -
     script.write_text(recipe_script(m, 1))
     np.savez(tmp_path / "calibration.npz", x=np.ones((10, 8, 3), np.float64), ids=np.zeros((10, 5), np.int32))
     recipe = load_recipe(script)
-    assert recipe.CALIBRATION == tmp_path / "calibration.npz"
+    assert tmp_path / "calibration.npz" == recipe.CALIBRATION
     batches = recipe.calibration_batches()
     assert len(batches) == 2  # 10 rows: two full batches of 4; TF-TRT wants one shape
     assert {k: (v.shape, v.dtype) for k, v in batches[0].items()} == {

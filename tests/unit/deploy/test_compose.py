@@ -676,7 +676,7 @@ def test_tensorflow_container_release_guard() -> None:
     assert releases.has_tensorflow_container(releases.LAST_TENSORFLOW_BACKEND_RELEASE)
     assert releases.tensorflow_image("25.02") == "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
     assert releases.tensorflow_image("24.10") == "nvcr.io/nvidia/tensorflow:24.10-tf2-py3"
-    with pytest.raises(ValueError, match="release 25.03 has no NVIDIA TensorFlow container: the last is 25.02"):
+    with pytest.raises(ValueError, match=r"release 25\.03 has no NVIDIA TensorFlow container: the last is 25\.02"):
         releases.tensorflow_image("25.03")
 
 
@@ -762,9 +762,7 @@ def _recording_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     record = tmp_path / "argv.json"
     script = tmp_path / "fake_compose.py"
     script.write_text(f"import json, sys\njson.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n")
-    monkeypatch.setattr(
-        deploy_cli, "docker_status", lambda: docker.DockerStatus([sys.executable, str(script)], None)
-    )
+    monkeypatch.setattr(deploy_cli, "docker_status", lambda: docker.DockerStatus([sys.executable, str(script)], None))
     return record
 
 

@@ -41,8 +41,9 @@ from pathlib import Path
 here = Path(__file__).resolve().parent
 with open(here / "runs.txt", "a") as f:
     f.write("run\\n")
+graph = (here / "tftrt_source.savedmodel" / "saved_model.pb").read_bytes()
 (here / "model.savedmodel").mkdir(exist_ok=True)
-(here / "model.savedmodel" / "saved_model.pb").write_bytes((here / "tftrt_source.savedmodel" / "saved_model.pb").read_bytes())
+(here / "model.savedmodel" / "saved_model.pb").write_bytes(graph)
 """
 
 
