@@ -155,8 +155,8 @@ def builder_script(recipes: list[Recipe]) -> str:
     stamp = f'"$$output{STAMP_SUFFIX}"'
     lines = [
         "nvidia-smi --query-gpu=index,name,compute_cap --format=csv,noheader || true",
-        "# build RECIPE OUTPUT INPUT...: run RECIPE unless OUTPUT is there with a stamp that matches the hash",
-        "# of RECIPE and its INPUTs; then give the version folder to the repository's owner",
+        "# build RUNNER RECIPE OUTPUT INPUT...: run RECIPE with RUNNER unless OUTPUT is there with a stamp that",
+        "# matches the hash of RECIPE and its INPUTs; then give the version folder to the repository's owner",
         "build() {",
         '  runner="$$1" recipe="$$2" output="$$3"',
         "  shift 3",
