@@ -29,15 +29,14 @@ from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec, TFTRTBuild
 
 NO_TFTRT = (
-    "target tftrt needs TensorFlow built with TensorRT (TF-TRT), and this TensorFlow{version} is not: "
-    "TensorFlow "
-    "2.18 and newer wheels are built without TensorRT. It works with TensorFlow <= 2.17 plus TensorRT on an "
-    "NVIDIA GPU host (pip install 'tensorflow[and-cuda]==2.17.*' tensorrt), or inside an NGC TensorFlow "
-    "container "
-    "(nvcr.io/nvidia/tensorflow:<yy.mm>-tf2-py3). Targets that work here: savedmodel (add optimization: "
-    "{{tensorrt: true}} for online TF-TRT inside Triton's TensorFlow backend), onnx (optionally with the "
-    "ONNX "
-    "Runtime TensorRT accelerator), tensorrt (ONNX plus a trtexec recipe built at deployment) and python."
+    "target tftrt needs TensorFlow built with TensorRT (TF-TRT), and this TensorFlow{version} is not: TensorFlow "
+    "2.18 and newer wheels are built without TensorRT. The build writes the SavedModel and the TF-TRT recipe "
+    "instead, and the compose file's tftrt-builder converts it on the GPU host in the NGC TensorFlow container "
+    "of the server's release (nvcr.io/nvidia/tensorflow:<yy.mm>-tf2-py3). Converting at build time needs "
+    "TensorFlow <= 2.17 with TensorRT on an NVIDIA GPU host, in an environment of its own (this project pins a "
+    "newer TensorFlow). Other targets: savedmodel (add optimization: {{tensorrt: true}} for online TF-TRT inside "
+    "Triton's TensorFlow backend), onnx (optionally with the ONNX Runtime TensorRT accelerator), tensorrt (ONNX "
+    "plus a trtexec recipe built at deployment) and python."
 )
 #: why a tftrt model is left to the deployment (the build log and the manifest's notes)
 DEFERRED = (

@@ -290,7 +290,7 @@ def _builders(recipes: list[Any], tag: str, repo_mount: str) -> list[dict[str, A
         (
             "plan",
             "engine-builder",
-            releases.TENSORRT_IMAGE.format(tag=tag),
+            lambda: releases.TENSORRT_IMAGE.format(tag=tag),
             [
                 f"Builds the TensorRT plans on this host's GPU with the TensorRT of release {tag}, the version",
                 "the server runs (a plan loads only under the TensorRT that built it).",
@@ -299,7 +299,7 @@ def _builders(recipes: list[Any], tag: str, repo_mount: str) -> list[dict[str, A
         (
             "tftrt",
             "tftrt-builder",
-            releases.tensorflow_image(tag) if any(r.kind == "tftrt" for r in recipes) else "",
+            lambda: releases.tensorflow_image(tag),
             [
                 "Converts the TF-TRT SavedModels on this host's GPU with the TensorFlow and TensorRT of release",
                 f"{tag}, those of the server's TensorFlow backend, and builds their engines before the first request.",
@@ -318,7 +318,7 @@ def _builders(recipes: list[Any], tag: str, repo_mount: str) -> list[dict[str, A
             {
                 "name": name,
                 "comment": comment,
-                "image": _q(image),
+                "image": _q(image()),
                 "volume": _q(f"{repo_mount}:{MODELS_DIR}"),
                 "workdir": _q(MODELS_DIR),
                 "script": builder_script(mine),
