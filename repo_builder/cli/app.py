@@ -181,6 +181,31 @@ def up(
     raise typer.Exit(up_command(spec, output, validate=validate, timeout=timeout))
 
 
+@app.command(cls=_Command)
+def down(spec: SpecArg, output: OutputOpt = None) -> None:
+    """`docker compose down`: stop and remove the deployment's containers (the repository stays)."""
+    from repo_builder.cli.deploy import down_command
+
+    raise typer.Exit(down_command(spec, output))
+
+
+@app.command(cls=_Command)
+def logs(
+    spec: SpecArg,
+    services: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(help="Services (triton, engine-builder, tftrt-builder); default: all.", show_default=False),
+    ] = None,
+    output: OutputOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    tail: Annotated[Optional[str], typer.Option(help="Lines from the end of each log.")] = None,  # noqa: UP045
+) -> None:
+    """`docker compose logs` of the deployment."""
+    from repo_builder.cli.deploy import logs_command
+
+    raise typer.Exit(logs_command(spec, output, services=services, follow=follow, tail=tail))
+
+
 RepoArg = Annotated[Path, typer.Argument(help="A model repository written by repo-builder.", show_default=False)]
 ProtocolOpt = Annotated[
     Optional[str],  # noqa: UP045

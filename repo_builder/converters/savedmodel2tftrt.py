@@ -1,32 +1,47 @@
-"""SavedModel -> TF-TRT SavedModel with TrtGraphConverterV2 (needs TensorFlow built with TensorRT).
+"""SavedModel -> TF-TRT SavedModel with TrtGraphConverterV2, here or at deployment.
 
-Engines are built ahead of time with `converter.build()` over inputs up to max_batch_size, so the first
-request does not pay for them. `converter.summary()` and the share of ops converted go to the build log;
-a conversion that converted nothing is reported loudly.
+The conversion is a generated Python script, the recipe (`templates/build_tftrt.py.j2`): the spec's
+precision, segment size, workspace, cached engines, profile strategy, INT8 calibration data, and
+`converter.build()` over inputs up to max_batch_size, so the engines exist before the first request.
+TensorFlow 2.18 and newer wheels have no TensorRT, so where TF-TRT is missing (here, usually) the build
+writes `<model>/<version>/{build_tftrt.py, tftrt_source.savedmodel/, calibration.npz}` and the
+deployment runs the recipe in NVIDIA's TensorFlow container of the server's release, which writes
+model.savedmodel beside them (deferrable, like onnx2plan's trtexec recipe). Where TF-TRT is available
+the same recipe runs here. `converter.summary()` and the share of ops converted go to the build log; a
+conversion that converted nothing is reported loudly.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
-from collections.abc import Iterator
+import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError, MissingDependencyError
+from repo_builder.repository.layout import CALIBRATION_DATA_NAME, TFTRT_RECIPE_NAME, TFTRT_SOURCE_NAME
+from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec, TFTRTBuild
 
 NO_TFTRT = (
-    "target tftrt needs TensorFlow built with TensorRT (TF-TRT), and this TensorFlow{version} is not: "
-    "TensorFlow "
-    "2.18 and newer wheels are built without TensorRT. It works with TensorFlow <= 2.17 plus TensorRT on an "
-    "NVIDIA GPU host (pip install 'tensorflow[and-cuda]==2.17.*' tensorrt), or inside an NGC TensorFlow "
-    "container "
-    "(nvcr.io/nvidia/tensorflow:<yy.mm>-tf2-py3). Targets that work here: savedmodel (add optimization: "
-    "{{tensorrt: true}} for online TF-TRT inside Triton's TensorFlow backend), onnx (optionally with the "
-    "ONNX "
-    "Runtime TensorRT accelerator), tensorrt (ONNX plus a trtexec recipe built at deployment) and python."
+    "target tftrt needs TensorFlow built with TensorRT (TF-TRT), and this TensorFlow{version} is not: TensorFlow "
+    "2.18 and newer wheels are built without TensorRT. The build writes the SavedModel and the TF-TRT recipe "
+    "instead, and the compose file's tftrt-builder converts it on the GPU host in the NGC TensorFlow container "
+    "of the server's release (nvcr.io/nvidia/tensorflow:<yy.mm>-tf2-py3). Converting at build time needs "
+    "TensorFlow <= 2.17 with TensorRT on an NVIDIA GPU host, in an environment of its own (this project pins a "
+    "newer TensorFlow). Other targets: savedmodel (add optimization: {{tensorrt: true}} for online TF-TRT inside "
+    "Triton's TensorFlow backend), onnx (optionally with the ONNX Runtime TensorRT accelerator), tensorrt (ONNX "
+    "plus a trtexec recipe built at deployment) and python."
+)
+#: why a tftrt model is left to the deployment (the build log and the manifest's notes)
+DEFERRED = (
+    "TF-TRT is converted at deployment: TensorFlow{version} has no TensorRT, so the recipe {recipe} runs in "
+    "nvcr.io/nvidia/tensorflow:<yy.mm>-tf2-py3 on the target GPU before Triton starts"
 )
 
 
@@ -38,7 +53,8 @@ def capability_message(tf_version: str | None, tensorrt_build: bool) -> str | No
 
 
 def converter_kwargs(model: ModelSpec, src: Path) -> dict[str, Any]:
-    """Arguments of TrtGraphConverterV2 (names as in TensorFlow's trt_convert.py); precision as a string."""
+    """Arguments of TrtGraphConverterV2 (names as in TensorFlow's trt_convert.py: the keyword arguments,
+    not the deprecated conversion_params); precision as a string."""
     settings = model.tftrt or TFTRTBuild()
     dynamic = model.max_batch_size > 0 or any(-1 in t.dims for t in model.inputs or [])
     kwargs: dict[str, Any] = {
@@ -84,11 +100,51 @@ def converted_share(summary: str) -> tuple[int, int] | None:
     return (int(m.group(2)), int(m.group(3))) if m else None
 
 
+def recipe_script(model: ModelSpec, version: int) -> str:
+    """The TF-TRT recipe of one version (templates/build_tftrt.py.j2): a Python script that reads the
+    files next to it and writes model.savedmodel there."""
+    from repo_builder.render.config import render_template
+    from repo_builder.triton import dtypes
+
+    kwargs = converter_kwargs(model, Path(TFTRT_SOURCE_NAME))
+    del kwargs["input_saved_model_dir"]  # the script's own folder decides it
+    int8 = model.precision == "int8"
+    calibration = model.calibration
+    return render_template(
+        "build_tftrt.py.j2",
+        model=model.name,
+        version=version,
+        script_file=TFTRT_RECIPE_NAME,
+        source_file=TFTRT_SOURCE_NAME,
+        calibration_file=CALIBRATION_DATA_NAME,
+        source_name=repr(TFTRT_SOURCE_NAME),
+        calibration_name=repr(CALIBRATION_DATA_NAME),
+        calibration=int8 and calibration is not None,
+        converter_args=[(repr(k), repr(v)) for k, v in kwargs.items()],
+        inputs=[(repr(t.name), repr(dtypes.to_numpy(t.dtype))) for t in model.inputs or []],
+        build_shapes=[[(repr(n), repr(s)) for n, s in shapes.items()] for shapes in build_shapes(model)],
+        calibration_batch_size=calibration.batch_size if calibration else 8,
+        calibration_max_batches=calibration.max_batches if calibration else 16,
+    )
+
+
+def load_recipe(path: Path) -> ModuleType:
+    """A recipe script as a module (its functions run here: the local conversion, and the tests)."""
+    name = f"_repo_builder_tftrt_recipe_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 class SavedModel2TFTRT:
     name: ClassVar[str] = "savedmodel2tftrt"
     source: ClassVar[Format] = "savedmodel"
     target: ClassVar[Format] = "tftrt"
-    deferrable: ClassVar[bool] = False
+    #: without TF-TRT here, convert() writes the recipe that the deployment runs
+    deferrable: ClassVar[bool] = True
 
     def available(self) -> str | None:
         if not deps.is_available("tensorflow"):
@@ -99,43 +155,59 @@ class SavedModel2TFTRT:
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
         problem = self.available()
-        if problem:
+        if not deps.is_available("tensorflow"):  # only a missing TensorRT is left to the deployment
             raise MissingDependencyError(f"model {model.name}: {problem}")
-        import numpy as np
+        recipe_dir = out / "recipe"
+        recipe_dir.mkdir(parents=True, exist_ok=True)
+        calibration: Path | None = None
+        if model.precision == "int8" and model.calibration is not None:
+            calibration = recipe_dir / CALIBRATION_DATA_NAME  # a copy: placing the artifacts moves it
+            shutil.copy2(ctx.spec_dir / model.calibration.data, calibration)
+        scripts: dict[int, Path] = {}
+        for v in model.versions:
+            scripts[v] = recipe_dir / str(v) / TFTRT_RECIPE_NAME
+            scripts[v].parent.mkdir(parents=True, exist_ok=True)
+            scripts[v].write_text(recipe_script(model, v))
+            scripts[v].chmod(0o755)
+        first = model.versions[0]
+        ctx.log.info("TF-TRT recipe %s/%d/%s:\n%s", model.name, first, TFTRT_RECIPE_NAME, scripts[first].read_text())
+        if problem is None:
+            return self._convert_here(model, src, out, ctx, scripts[first], calibration)
+        recipes = {v: f"{model.name}/{v}/{TFTRT_RECIPE_NAME}" for v in model.versions}
+        ctx.log.warning("%s", problem)
+        tf = deps.require("tensorflow")
+        note = DEFERRED.format(version=f" {tf.__version__}", recipe=recipes[first])
+        ctx.log.info("%s", note)
+        files: dict[str, Path] = {TFTRT_SOURCE_NAME: src}
+        if calibration is not None:
+            files[CALIBRATION_DATA_NAME] = calibration
+        return Converted(
+            src,
+            "tftrt",
+            status=ModelStatus.RECIPE,
+            notes=[
+                note,
+                "verified the SavedModel TF-TRT converts; check the TF-TRT model itself through Triton with "
+                "`repo-builder validate`",
+            ],
+            files=files,
+            version_files={v: {TFTRT_RECIPE_NAME: path} for v, path in scripts.items()},
+            manifest={"recipe": recipes[first], "recipes": recipes},
+        )
 
-        from repo_builder.triton import dtypes
-
-        trt = deps.require("tensorflow.python.compiler.tensorrt.trt_convert")
-        kwargs = converter_kwargs(model, src)
-        ctx.log.info("TrtGraphConverterV2(%s)", kwargs)
-        converter = trt.TrtGraphConverterV2(**kwargs)
-        dtype_of = {t.name: dtypes.to_numpy(t.dtype) for t in model.inputs or []}
-        names = [t.name for t in model.inputs or []]
-
-        def calibration() -> Iterator[list[Any]]:
-            assert model.calibration is not None
-            data = np.load(ctx.spec_dir / model.calibration.data)
-            size = model.calibration.batch_size
-            rows = len(data[names[0]])
-            for i in range(0, min(rows, size * model.calibration.max_batches), size):
-                yield [data[n][i : i + size].astype(dtype_of[n]) for n in names]
-
+    def _convert_here(
+        self, model: ModelSpec, src: Path, out: Path, ctx: Context, script: Path, calibration: Path | None
+    ) -> Converted:
+        """TF-TRT is available: run the recipe's conversion in this process."""
+        recipe = load_recipe(script)
+        target = out / "model.savedmodel"
+        ctx.log.info("TrtGraphConverterV2(%s)", recipe.converter_kwargs(src))
         try:
-            converter.convert(calibration_input_fn=calibration if model.precision == "int8" else None)
-
-            def build_inputs() -> Iterator[list[Any]]:
-                rng = np.random.default_rng(0)
-                for shapes in build_shapes(model):
-                    yield [rng.random(shapes[n]).astype(dtype_of[n]) for n in names]
-
-            converter.build(input_fn=build_inputs)
-            target = out / "model.savedmodel"
-            converter.save(str(target))
+            summary = recipe.convert(src, target, calibration)
+        except SystemExit as e:  # the recipe's own checks
+            raise ConversionError(f"model {model.name}: TF-TRT conversion failed: {e}") from e
         except Exception as e:
             raise ConversionError(f"model {model.name}: TF-TRT conversion failed: {type(e).__name__}: {e}") from e
-        lines: list[str] = []
-        converter.summary(print_fn=lines.append)
-        summary = "\n".join(lines)
         ctx.log.info("TF-TRT summary:\n%s", summary)
         share = converted_share(summary)
         notes = []

@@ -1,6 +1,6 @@
 """What a deployment needs besides Triton: the GPUs it reserves, the TensorRT engines built on the target GPU
-before Triton starts (one recipe per plan the build left to deployment), and the packages a python-target
-model needs in the Triton image."""
+before Triton starts (one recipe per TensorRT plan or TF-TRT SavedModel the build left to deployment), and
+the packages a python-target model needs in the Triton image."""
 
 from __future__ import annotations
 
@@ -62,32 +62,52 @@ def gpu_reservation(spec: Spec) -> GpuReservation | None:
 
 # --------------------------------------------------------------------------------------------- engines
 
+#: what runs a recipe in its builder: trtexec recipes are shell scripts, TF-TRT recipes Python scripts
+RUNNERS = {"plan": "bash", "tftrt": "python3"}
+
 
 @dataclass(frozen=True)
 class Recipe:
-    """A trtexec recipe that builds one TensorRT plan at deployment."""
+    """A recipe that builds one model file at deployment: a TensorRT plan (trtexec, `kind` "plan") or a
+    TF-TRT SavedModel (TrtGraphConverterV2, `kind` "tftrt"). Paths are relative to the repository root
+    (posix)."""
 
     model: str
     version: int
-    #: the shell script, relative to the repository root (posix)
+    #: the script
     script: str
-    #: the plan it writes, relative to the repository root (posix)
-    plan: str
+    #: what it writes: model.plan or model.savedmodel
+    output: str
+    kind: str = "plan"
+    #: what it reads besides itself; with the script, what the builder's stamp hashes
+    inputs: tuple[str, ...] = ()
 
 
 def _default_recipe(model: ModelSpec, version: int) -> Recipe:
-    from repo_builder.repository.layout import RECIPE_NAME, version_dir
+    from repo_builder.repository.layout import (
+        CALIBRATION_DATA_NAME,
+        ONNX_NAME,
+        RECIPE_NAME,
+        TFTRT_RECIPE_NAME,
+        TFTRT_SOURCE_NAME,
+    )
 
-    script = PurePosixPath(version_dir(Path(), model.name, version).as_posix()) / RECIPE_NAME
-    plan = PurePosixPath(model.name) / str(version) / (PLATFORMS[model.target].model_file or "model.plan")
-    return Recipe(model.name, version, str(script), str(plan))
+    folder = PurePosixPath(model.name) / str(version)
+    output = str(folder / (PLATFORMS[model.target].model_file or "model.plan"))
+    if model.target == "tftrt":
+        inputs = [str(folder / TFTRT_SOURCE_NAME)]
+        if model.precision == "int8" and model.calibration is not None:
+            inputs.append(str(folder / CALIBRATION_DATA_NAME))
+        return Recipe(model.name, version, str(folder / TFTRT_RECIPE_NAME), output, "tftrt", tuple(inputs))
+    return Recipe(model.name, version, str(folder / RECIPE_NAME), output, "plan", (str(folder / ONNX_NAME),))
 
 
 def engine_recipes(spec: Spec, repo: Path) -> list[Recipe]:
-    """TensorRT plans to build at deployment: every tensorrt-target version, less what the build made.
+    """Model files to build at deployment: every tensorrt- and tftrt-target version, less what the build
+    made (TensorRT, TF-TRT available at build time).
 
-    Decided from the spec; the manifest (when the repository was built) removes versions whose plan
-    was built locally (`status: built`) and gives the recorded recipe path of the others.
+    Decided from the spec; the manifest (when the repository was built) removes versions whose model
+    file was built locally (`status: built`) and gives the recorded recipe path of the others.
     """
     from repo_builder.repository.manifest import ManifestEntry, ModelStatus, read_manifest
 
@@ -95,7 +115,7 @@ def engine_recipes(spec: Spec, repo: Path) -> list[Recipe]:
     entries = (manifest.models if manifest is not None else None) or {}
     found: list[Recipe] = []
     for m in spec.models:
-        if m.target != "tensorrt":
+        if m.target not in ("tensorrt", "tftrt"):
             continue
         entry = entries.get(m.name) or ManifestEntry()
         if entry.status == ModelStatus.BUILT:
@@ -104,8 +124,8 @@ def engine_recipes(spec: Spec, repo: Path) -> list[Recipe]:
         for v in m.versions:
             recipe = _default_recipe(m, v)
             script = _recorded_script(recorded, v)
-            if script is not None:
-                recipe = Recipe(m.name, v, script, recipe.plan)
+            if script is not None and m.target == "tensorrt":
+                recipe = Recipe(m.name, v, script, recipe.output, recipe.kind, recipe.inputs)
             found.append(recipe)
     return found
 
@@ -122,23 +142,47 @@ def _recorded_script(recorded: Any, version: int) -> str | None:
     return None
 
 
-def engine_script(recipes: list[Recipe]) -> str:
-    """The engine-builder's shell program (compose escapes: `$$` is a literal `$`)."""
+def builder_script(recipes: list[Recipe]) -> str:
+    """A builder service's shell program (compose escapes: `$$` is a literal `$`).
+
+    Each recipe runs unless its output exists next to a stamp (`<output>.stamp`) that holds the hash
+    of the recipe and of every file it reads: an unchanged model is not built again on every `up`.
+    The builder runs as the image's root; what it wrote is then given to the owner of the repository
+    folder (`chown --reference=.`), whoever that is, so the user's repository holds no root-owned files.
+    """
+    from repo_builder.repository.layout import STAMP_SUFFIX
+
+    stamp = f'"$$output{STAMP_SUFFIX}"'
     lines = [
         "nvidia-smi --query-gpu=index,name,compute_cap --format=csv,noheader || true",
-        "for recipe in \\",
-        *(f"    {r.script} \\" for r in recipes[:-1]),
-        f"    {recipes[-1].script}; do",
-        '  if [ ! -f "$$recipe" ]; then',
-        '    echo "missing $$recipe: run repo-builder build first; it writes the trtexec recipes" >&2',
-        "    exit 1",
+        "# build RUNNER RECIPE OUTPUT INPUT...: run RECIPE with RUNNER unless OUTPUT is there with a stamp that",
+        "# matches the hash of RECIPE and its INPUTs; then give the version folder to the repository's owner",
+        "build() {",
+        '  runner="$$1" recipe="$$2" output="$$3"',
+        "  shift 3",
+        '  for file in "$$recipe" "$$@"; do',
+        '    if [ ! -e "$$file" ]; then',
+        '      echo "missing $$file: run repo-builder build first; it writes the recipes" >&2',
+        "      exit 1",
+        "    fi",
+        "  done",
+        '  hash="$$(find "$$recipe" "$$@" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum'
+        + ' | sha256sum | cut -d" " -f1)"',
+        f'  if [ -e "$$output" ] && [ "$$(cat {stamp} 2>/dev/null || true)" = "$$hash" ]; then',
+        '    echo "== $$output is up to date: its recipe and inputs are unchanged"',
+        "    return 0",
         "  fi",
         '  echo "== $$recipe"',
-        '  bash "$$recipe"',
-        "done",
+        f"  rm -f {stamp}",
+        '  "$$runner" "$$recipe"',
+        f'  echo "$$hash" > {stamp}',
+        '  folder="$$(dirname "$$recipe")"',
+        '  chown -R --reference=. "$$folder" || echo "warning: $$folder stays owned by $$(id -u)" >&2',
+        "}",
     ]
-    plans = " ".join(r.plan for r in recipes)
-    lines += [f"ls -l {plans}"]
+    for r in recipes:
+        lines.append(" ".join(["build", RUNNERS[r.kind], r.script, r.output, *r.inputs]))
+    lines.append("ls -ld " + " ".join(r.output for r in recipes))
     return "\n".join(lines)
 
 
@@ -152,3 +196,9 @@ def python_runtime_packages(spec: Spec, tag: str) -> list[str]:
         return []
     pins = releases.RUNTIME_PINS[releases.container_python(tag)]
     return [f"{name}=={pins[name]}" for name in ("numpy", *sorted(wanted))]
+
+
+def import_names(packages: list[str] | tuple[str, ...]) -> list[str]:
+    """The modules the pinned `packages` install (`onnxruntime==1.31.1` -> `onnxruntime`): what the
+    Dockerfile imports once they are installed, so an image whose packages do not load is not built."""
+    return [p.split("==", 1)[0].replace("-", "_") for p in packages]

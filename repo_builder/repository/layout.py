@@ -14,6 +14,14 @@ MANIFEST_FORMAT = 1
 CONFIG_NAME = "config.pbtxt"
 #: the trtexec recipe that builds a TensorRT plan at deployment, in each version folder
 RECIPE_NAME = "build_plan.sh"
+#: target tftrt converted at deployment: the Python recipe, the SavedModel it converts and its INT8
+#: calibration data, in each version folder (TF-TRT writes model.savedmodel beside them)
+TFTRT_RECIPE_NAME = "build_tftrt.py"
+TFTRT_SOURCE_NAME = "tftrt_source.savedmodel"
+CALIBRATION_DATA_NAME = "calibration.npz"
+#: what the deployment's builder writes next to a model file it built: the hash of the recipe and of
+#: what the recipe reads (`model.plan.stamp`), so an unchanged one is not built again
+STAMP_SUFFIX = ".stamp"
 #: the ONNX model: the onnx target's artifact, and what a TensorRT plan is built from
 ONNX_NAME = "model.onnx"
 #: TensorRT's caches, next to the ONNX a plan is built from

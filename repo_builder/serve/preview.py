@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repo_builder.errors import DeploymentError
-from repo_builder.repository.layout import CONFIG_NAME, ONNX_NAME, config_path, version_dir
+from repo_builder.repository.layout import CONFIG_NAME, ONNX_NAME, TFTRT_SOURCE_NAME, config_path, version_dir
 from repo_builder.triton.preview import parse_config, preview_config
 
 if TYPE_CHECKING:
@@ -88,6 +88,10 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
             artifact = version_dir(repo, name, version) / ONNX_NAME
         else:
             artifact = model_dir / str(version) / (config.default_model_filename or default_file)
+            source = model_dir / str(version) / TFTRT_SOURCE_NAME
+            if not artifact.exists() and runtime == "tensorflow" and source.is_dir():  # TF-TRT not converted yet
+                artifact = source
+                changes.append(f"version {version}: the SavedModel TF-TRT converts at deployment")
         if not artifact.exists():
             what = "the ONNX the plan is built from" if is_plan else "the model artifact"
             problems.append(f"{name} version {version}: {what} is missing: {artifact}")

@@ -4,6 +4,9 @@ Release facts:
 - Triton's TensorFlow backend (targets savedmodel, tftrt) ships up to release 25.02.
 - A TensorRT plan loads only under the TensorRT version that built it: plans not built locally are
   built at deployment in `nvcr.io/nvidia/tensorrt:<tag>-py3`, the same release as the server.
+- TF-TRT SavedModels not converted locally are converted at deployment in NVIDIA's TensorFlow
+  container of the same release (`nvcr.io/nvidia/tensorflow:<tag>-tf2-py3`, which ships TF-TRT and the
+  TensorRT of that release), whose last release is 25.02 like the TensorFlow backend's.
 - The container's Python is 3.12 from 24.12 (Ubuntu 24.04), 3.10 before (Ubuntu 22.04).
 """
 
@@ -33,8 +36,15 @@ NEWEST_KNOWN_RELEASE = KNOWN_RELEASES[-1]
 #: The last NGC release of Triton that ships the TensorFlow backend.
 LAST_TENSORFLOW_BACKEND_RELEASE = "25.02"
 
+#: The last NGC release of NVIDIA's TensorFlow container (nvcr.io/nvidia/tensorflow:<tag>-tf2-py3). The
+#: newest tag public Dockerfiles pull is 25.02-tf2-py3 (TensorFlow 2.17); NVIDIA stopped the TensorFlow
+#: containers with the release that ended the TensorFlow backend. Not checked against NGC's own tag list
+#: from here (no network): the tftrt target is bounded by LAST_TENSORFLOW_BACKEND_RELEASE anyway.
+LAST_TENSORFLOW_CONTAINER_RELEASE = "25.02"
+
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:{tag}-py3"
 TENSORRT_IMAGE = "nvcr.io/nvidia/tensorrt:{tag}-py3"
+TENSORFLOW_IMAGE = "nvcr.io/nvidia/tensorflow:{tag}-tf2-py3"
 
 #: Pins of what python-target models import, by the container's Python. Same versions as the
 #: `convert` extra in pyproject.toml (a unit test keeps them in step) except where a wheel for that
@@ -54,6 +64,23 @@ def release(tag: str) -> tuple[int, int]:
 def has_tensorflow_backend(tag: str) -> bool:
     """Whether release `tag` ships Triton's TensorFlow backend (targets savedmodel, tftrt)."""
     return release(tag) <= release(LAST_TENSORFLOW_BACKEND_RELEASE)
+
+
+def has_tensorflow_container(tag: str) -> bool:
+    """Whether NVIDIA published its TensorFlow container (TF-TRT included) for release `tag`."""
+    return release(tag) <= release(LAST_TENSORFLOW_CONTAINER_RELEASE)
+
+
+def tensorflow_image(tag: str) -> str:
+    """NVIDIA's TensorFlow container of release `tag`, where TF-TRT recipes run at deployment.
+
+    Raises ValueError for a release without one (the spec's release guard refuses tftrt models there first).
+    """
+    if not has_tensorflow_container(tag):
+        raise ValueError(
+            f"release {tag} has no NVIDIA TensorFlow container: the last is {LAST_TENSORFLOW_CONTAINER_RELEASE}"
+        )
+    return TENSORFLOW_IMAGE.format(tag=tag)
 
 
 def default_release(tensorflow_backend: bool) -> str:

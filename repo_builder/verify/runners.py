@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from repo_builder.deps import require
-from repo_builder.repository.layout import ONNX_NAME
+from repo_builder.repository.layout import ONNX_NAME, TFTRT_SOURCE_NAME
 from repo_builder.spec.models import ModelSpec
 from repo_builder.triton.platforms import PLATFORMS
 from repo_builder.verify.compare import Feed, Runner, numpy_of
@@ -84,10 +84,14 @@ def source_runner(call: Callable[[dict[str, Any]], dict[str, Any]]) -> Runner:
 
 def artifact_runner(model: ModelSpec, version_dir: Path) -> tuple[Runner, str]:
     """A runner of the model's built artifact in a version folder, and what it runs: the SavedModel, the
-    ONNX, the generated model.py, or for a plan the ONNX it is built from (a plan needs a CUDA runtime)."""
+    ONNX, the generated model.py, for a plan the ONNX it is built from (a plan needs a CUDA runtime), for a
+    TF-TRT model converted at deployment the SavedModel its recipe converts."""
     if model.target in ("savedmodel", "tftrt"):
         artifact = PLATFORMS[model.target].model_file
         assert artifact is not None
+        if model.target == "tftrt" and not (version_dir / artifact).exists():  # converted at deployment
+            source = version_dir / TFTRT_SOURCE_NAME
+            return savedmodel_runner(source, model.signature), "SavedModel TF-TRT converts at deployment"
         return savedmodel_runner(version_dir / artifact, model.signature), model.target
     if model.target == "python":
         return python_runner(version_dir), "python-backend model.py"

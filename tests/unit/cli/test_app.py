@@ -27,7 +27,7 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in result.stdout
 
 
-COMMANDS = ("check", "render", "build", "inspect", "compose", "up", "serve", "validate", "schema")
+COMMANDS = ("check", "render", "build", "inspect", "compose", "up", "down", "logs", "serve", "validate", "schema")
 
 
 @pytest.mark.parametrize("command", [(), *((c,) for c in COMMANDS)], ids=["repo-builder", *COMMANDS])

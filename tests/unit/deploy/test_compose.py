@@ -28,8 +28,10 @@ from repo_builder.triton import releases
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "golden" / "compose"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "spec.yaml").is_file())
-GENERATED = (compose.COMPOSE_FILE, compose.DOCKERFILE, compose.PROMETHEUS_CONFIG)
-KEY_ENV = {"TRITON_ADMIN_KEY": "test-key", "MY_TRITON_KEY": "test-key"}
+GENERATED = (compose.COMPOSE_FILE, compose.DOCKERFILE, compose.PROMETHEUS_CONFIG, compose.ENV_FILE)
+KEY_ENV = {"TRITON_ADMIN_KEY": "test-key", "MY_TRITON_KEY": "test-key", "MY_ADMIN_KEY": "test-key"}
+#: the admin key of the golden .env files (a real one is random)
+GOLDEN_KEY = "0123456789abcdef0123456789abcdef"
 
 
 def _update_golden(request: pytest.FixtureRequest) -> bool:
@@ -41,9 +43,11 @@ def _update_golden(request: pytest.FixtureRequest) -> bool:
 
 
 def _render_case(case: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The case's deployment files, and the .env `compose` writes beside them (with GOLDEN_KEY)."""
     monkeypatch.chdir(GOLDEN / case)
     spec = load_spec("spec.yaml")
-    return compose.render_compose(spec, spec.repository_path())
+    files = compose.render_compose(spec, spec.repository_path())
+    return {**files, compose.ENV_FILE: compose.env_text(spec.triton.restricted_api_key_env, GOLDEN_KEY)}
 
 
 def _services(text: str) -> dict[str, Any]:
@@ -109,6 +113,8 @@ def _compose_parsers() -> list[list[str]]:
 @pytest.mark.compose
 @pytest.mark.parametrize("case", CASES)
 def test_golden_passes_the_compose_parser(case: str) -> None:
+    """Parsed with no key variable in the environment: compose reads it from the case's .env, as
+    `docker compose down`, `logs` and `ps` do in a fresh shell."""
     parsers = _compose_parsers()
     if not parsers:
         reason = (
@@ -118,7 +124,7 @@ def test_golden_passes_the_compose_parser(case: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; .ci/run must install it")
         pytest.skip(reason)
-    env = {**os.environ, **KEY_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in KEY_ENV}
     for parser in parsers:
         result = subprocess.run(
             [*parser, "-f", str(GOLDEN / case / "docker-compose.yml"), "config", "-q"],
@@ -161,20 +167,25 @@ def test_every_example_passes_the_compose_parser(example: Path, tmp_path: Path) 
 
 
 @pytest.mark.compose
-def test_the_parser_refuses_a_missing_admin_key() -> None:
-    """Compose itself refuses to start triton without the key (`${VAR:?...}`): no unrestricted server."""
+def test_the_parser_refuses_a_missing_admin_key(tmp_path: Path) -> None:
+    """Without the .env and the variable, compose itself refuses to start triton (`${VAR:?...}`): no
+    unrestricted server."""
     parsers = _compose_parsers()
     if not parsers:
         pytest.skip("no compose parser (see test_golden_passes_the_compose_parser)")
+    shutil.copy(GOLDEN / "default_onnx" / "docker-compose.yml", tmp_path / "docker-compose.yml")
     env = {k: v for k, v in os.environ.items() if k not in KEY_ENV}
     result = subprocess.run(
-        [*parsers[-1], "-f", str(GOLDEN / "default_onnx" / "docker-compose.yml"), "config", "-q"],
+        [*parsers[-1], "-f", str(tmp_path / "docker-compose.yml"), "config", "-q"],
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,
     )
     assert result.returncode != 0
-    assert "set TRITON_ADMIN_KEY to the key of the admin APIs" in result.stdout + result.stderr
+    assert "set TRITON_ADMIN_KEY to the key of the admin APIs (repo-builder compose writes it to .env)" in (
+        result.stdout + result.stderr
+    )
 
 
 # --------------------------------------------------------------------------------------------- the guard
@@ -355,7 +366,10 @@ def test_bind_address_must_be_an_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_command_restricts_the_admin_apis(monkeypatch: pytest.MonkeyPatch) -> None:
     command = _services(_render_case("tf_backend_2502", monkeypatch)["docker-compose.yml"])["triton"]["command"]
-    key = "admin-key=${MY_TRITON_KEY:?set MY_TRITON_KEY to the key of the admin APIs}"
+    key = (
+        "admin-key=${MY_TRITON_KEY:?set MY_TRITON_KEY to the key of the admin APIs "
+        "(repo-builder compose writes it to .env)}"
+    )
     assert f"--http-restricted-api=model-repository,shared-memory,logging,trace:{key}" in command
     assert f"--grpc-restricted-protocol=model-repository,shared-memory,logging,trace:{key}" in command
     assert command[:6] == [
@@ -372,7 +386,13 @@ def test_command_restricts_the_admin_apis(monkeypatch: pytest.MonkeyPatch) -> No
 def test_repository_mounted_read_only_and_healthcheck(monkeypatch: pytest.MonkeyPatch) -> None:
     triton = _services(_render_case("default_onnx", monkeypatch)["docker-compose.yml"])["triton"]
     assert triton["volumes"] == ["./model_repository:/models:ro"]
-    assert triton["healthcheck"]["test"][-1] == "http://localhost:8000/v2/health/ready"
+    assert triton["healthcheck"]["test"] == [
+        "CMD",
+        "python3",
+        "-c",
+        "import urllib.request; urllib.request.urlopen('http://localhost:8000/v2/health/ready', timeout=2)",
+    ]
+    assert triton["restart"] == "unless-stopped"
     assert triton["shm_size"] == "1g"
     assert triton["ulimits"] == {"memlock": -1, "stack": 67108864}
 
@@ -442,7 +462,7 @@ def test_manifest_removes_plans_built_locally(tmp_path: Path, monkeypatch: pytes
         },
     )
     assert deploy_services.engine_recipes(spec, repo) == [
-        deploy_services.Recipe("b", 3, "b/3/build_plan.sh", "b/3/model.plan")
+        deploy_services.Recipe("b", 3, "b/3/build_plan.sh", "b/3/model.plan", "plan", ("b/3/model.onnx",))
     ]
     all_built = {"a": {"status": "built"}, "b": {"status": "built"}}
     (repo / "repo_builder_manifest.json").write_text(json.dumps({"format": 1, "models": all_built}))
@@ -454,8 +474,9 @@ def test_engine_script_checks_each_recipe_and_plan(monkeypatch: pytest.MonkeyPat
     services = _services(_render_case("tensorrt_recipe", monkeypatch)["docker-compose.yml"])
     assert services["engine-builder"]["command"][:4] == ["bash", "-euo", "pipefail", "-c"]
     script = services["engine-builder"]["command"][-1]
-    assert 'if [ ! -f "$$recipe" ]' in script  # compose turns $$ into $
-    assert script.rstrip().endswith("ls -l mlp_plan/1/model.plan mlp_plan/2/model.plan")
+    assert 'if [ ! -e "$$file" ]; then' in script  # compose turns $$ into $
+    assert "build bash mlp_plan/1/build_plan.sh mlp_plan/1/model.plan mlp_plan/1/model.onnx\n" in script
+    assert script.rstrip().endswith("ls -ld mlp_plan/1/model.plan mlp_plan/2/model.plan")
 
 
 # --------------------------------------------------------------------------------------------- python
@@ -492,6 +513,7 @@ def test_write_compose_next_to_the_repository(tmp_path: Path, monkeypatch: pytes
     spec = load_spec(spec_path)
     written = compose.write_compose(spec)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        ".env",
         "docker-compose.yml",
         "prometheus/prometheus.yml",
         "triton-image/Dockerfile",
@@ -508,7 +530,7 @@ def test_write_compose_next_to_the_repository(tmp_path: Path, monkeypatch: pytes
         f"repository: ../model_repository\nmodels:\n  - name: m\n    source: {MLP}\n    target: onnx\n"
     )
     written = compose.write_compose(load_spec(spec_path))
-    assert [p.name for p in written] == ["docker-compose.yml"]
+    assert [p.name for p in written] == ["docker-compose.yml"]  # the .env is there already: kept
     assert not (tmp_path / "triton-image").exists()
     assert not (tmp_path / "prometheus").exists()
     assert not list(tmp_path.glob(".*tmp*"))
@@ -517,7 +539,7 @@ def test_write_compose_next_to_the_repository(tmp_path: Path, monkeypatch: pytes
 def test_output_override_moves_the_deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
     written = compose.write_compose(spec, tmp_path / "deploy" / "repo")
-    assert written == [tmp_path / "deploy" / "docker-compose.yml"]
+    assert written == [tmp_path / "deploy" / "docker-compose.yml", tmp_path / "deploy" / ".env"]
     assert '"./repo:/models:ro"' in written[0].read_text()
 
 
@@ -567,7 +589,7 @@ def test_the_plan_names_what_rendering_writes(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(RepoBuilderError, match="not written by repo-builder"):
         compose.check_deployment(plan)
     compose.check_deployment(plan, force=True)
-    assert compose.write_deployment(plan, force=True) == plan.paths()
+    assert compose.write_deployment(plan, force=True) == [*plan.paths(), tmp_path / compose.ENV_FILE]
 
 
 def test_compose_command_prints_the_written_files(
@@ -579,7 +601,7 @@ def test_compose_command_prints_the_written_files(
     _spec(tmp_path, monkeypatch, "prometheus: true", _model("m", "onnx"))
     result = run_cli(capsys, "compose", "spec.yaml")
     assert result.code == 0, result.stderr
-    assert result.stdout.splitlines() == ["docker-compose.yml", "prometheus/prometheus.yml"]
+    assert result.stdout.splitlines() == ["docker-compose.yml", "prometheus/prometheus.yml", ".env"]
 
 
 # --------------------------------------------------------------------------------------------- up
@@ -601,3 +623,164 @@ def test_up_without_docker_points_to_serve(tmp_path: Path, monkeypatch: pytest.M
 def test_docker_status_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert docker.docker_status() == docker.DockerStatus(None, "the docker command is not installed")
+
+
+# --------------------------------------------------------------------------------------------- TF-TRT
+
+
+def test_tftrt_builder_runs_before_triton(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tftrt model without TF-TRT at build time: its recipe runs in NVIDIA's TensorFlow container of the
+    server's release, which writes model.savedmodel where triton reads it, before triton starts."""
+    services = _services(_render_case("tftrt_recipe", monkeypatch)["docker-compose.yml"])
+    assert set(services) == {"tftrt-builder", "triton"}
+    builder = services["tftrt-builder"]
+    assert builder["image"] == "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
+    assert services["triton"]["image"] == "nvcr.io/nvidia/tritonserver:25.02-py3"
+    assert builder["volumes"] == ["./model_repository:/models"]
+    assert builder["working_dir"] == "/models"
+    assert services["triton"]["depends_on"] == {"tftrt-builder": {"condition": "service_completed_successfully"}}
+    script = builder["command"][-1]
+    for v in (1, 2):
+        assert (
+            f"build python3 mlp_tftrt/{v}/build_tftrt.py mlp_tftrt/{v}/model.savedmodel "
+            f"mlp_tftrt/{v}/tftrt_source.savedmodel mlp_tftrt/{v}/calibration.npz\n"
+        ) in script
+    assert _devices(services, "tftrt-builder") == _devices(services)
+
+
+def test_mixed_engines_two_builders(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(_render_case("mixed_engines", monkeypatch)["docker-compose.yml"])
+    assert set(services) == {"engine-builder", "tftrt-builder", "triton"}
+    assert services["engine-builder"]["image"] == "nvcr.io/nvidia/tensorrt:25.02-py3"
+    assert services["tftrt-builder"]["image"] == "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
+    assert services["triton"]["depends_on"] == {
+        "engine-builder": {"condition": "service_completed_successfully"},
+        "tftrt-builder": {"condition": "service_completed_successfully"},
+    }
+    assert "mlp_plan/1/build_plan.sh" in services["engine-builder"]["command"][-1]
+    assert "build_plan.sh" not in services["tftrt-builder"]["command"][-1]
+    assert "mlp_tftrt/1/build_tftrt.py" in services["tftrt-builder"]["command"][-1]
+
+
+def test_manifest_removes_tftrt_models_converted_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "", _model("a", "tftrt") + _model("b", "tensorrt"))
+    repo = tmp_path / "model_repository"
+    _manifest(repo, {"a": {"status": "built"}, "b": {"status": "recipe"}})
+    services = _services(compose.render_compose(spec, repo)["docker-compose.yml"])
+    assert set(services) == {"engine-builder", "triton"}
+    assert services["triton"]["depends_on"] == {"engine-builder": {"condition": "service_completed_successfully"}}
+
+
+def test_tensorflow_container_release_guard() -> None:
+    """Every release that serves a tftrt model has a TensorFlow container to convert it in."""
+    assert releases.has_tensorflow_container(releases.LAST_TENSORFLOW_BACKEND_RELEASE)
+    assert releases.tensorflow_image("25.02") == "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
+    assert releases.tensorflow_image("24.10") == "nvcr.io/nvidia/tensorflow:24.10-tf2-py3"
+    with pytest.raises(ValueError, match=r"release 25\.03 has no NVIDIA TensorFlow container: the last is 25\.02"):
+        releases.tensorflow_image("25.03")
+
+
+def test_dockerfile_ends_with_an_import_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    dockerfile = _render_case("python_target", monkeypatch)[compose.DOCKERFILE]
+    assert dockerfile.rstrip().splitlines()[-1] == 'RUN python3 -c "import numpy, onnxruntime, tensorflow"'
+
+
+# --------------------------------------------------------------------------------------------- .env
+
+
+def test_env_file_is_written_once_private_and_random(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "restricted_api_key_env: MY_ADMIN_KEY", _model("m", "onnx"))
+    written = compose.write_compose(spec)
+    env = tmp_path / ".env"
+    assert env in written
+    assert env.stat().st_mode & 0o777 == 0o600
+    text = env.read_text()
+    key = text.splitlines()[-1].removeprefix("MY_ADMIN_KEY=")
+    assert len(key) == 32 and int(key, 16) >= 0
+    assert text == compose.env_text("MY_ADMIN_KEY", key)
+    assert compose.env_defines(env, "MY_ADMIN_KEY")
+    # never replaced, not even forced
+    assert env not in compose.write_compose(spec)
+    assert env not in compose.write_compose(spec, force=True)
+    assert env.read_text() == text
+    other = tmp_path / "other"
+    other.mkdir()
+    other_spec = _spec(other, monkeypatch, "", _model("m", "onnx"))
+    compose.write_compose(other_spec)
+    assert (other / ".env").read_text() != text  # a new key for each deployment
+
+
+def test_a_users_env_file_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .env repo-builder did not write is left as it is; `compose` says when it lacks the key."""
+    from tests.unit.cli_runner import run_cli
+
+    _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=mine\n")
+    monkeypatch.delenv("TRITON_ADMIN_KEY", raising=False)
+    result = run_cli(capsys, "compose", "spec.yaml")
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines() == ["docker-compose.yml"]
+    assert (tmp_path / ".env").read_text() == "COMPOSE_PROJECT_NAME=mine\n"
+    assert ".env does not set TRITON_ADMIN_KEY, the key of Triton's admin APIs" in result.stderr
+    (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=mine\nexport TRITON_ADMIN_KEY=abc\n")
+    result = run_cli(capsys, "compose", "spec.yaml")
+    assert "does not set" not in result.stderr
+
+
+@pytest.mark.compose
+def test_a_written_deployment_parses_with_only_its_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `compose` writes is complete: with no key variable in the environment (a new shell running
+    `docker compose down`, `logs` or `ps`), compose takes the key from the .env beside the file."""
+    parsers = _compose_parsers()
+    if not parsers:
+        if os.environ.get("CI"):
+            pytest.fail("no compose parser; .ci/run must install docker-compose")
+        pytest.skip("no compose parser (see test_golden_passes_the_compose_parser)")
+    spec = _spec(tmp_path, monkeypatch, "", _model("a", "tftrt") + _model("b", "tensorrt"))
+    compose.write_compose(spec)
+    key = (tmp_path / ".env").read_text().splitlines()[-1].removeprefix("TRITON_ADMIN_KEY=")
+    env = {k: v for k, v in os.environ.items() if k not in KEY_ENV}
+    for parser in parsers:
+        result = subprocess.run(
+            [*parser, "-f", str(tmp_path / "docker-compose.yml"), "config"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path.parent,  # elsewhere: compose finds the .env beside the file it reads
+        )
+        assert result.returncode == 0, f"{' '.join(parser)}:\n{result.stderr}"
+        assert f"admin-key={key}" in result.stdout  # the .env's key, interpolated
+
+
+# --------------------------------------------------------------------------------------------- down, logs
+
+
+def _recording_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for `docker compose` (no Docker engine here) that records its arguments."""
+    record = tmp_path / "argv.json"
+    script = tmp_path / "fake_compose.py"
+    script.write_text(f"import json, sys\njson.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n")
+    monkeypatch.setattr(deploy_cli, "docker_status", lambda: docker.DockerStatus([sys.executable, str(script)], None))
+    return record
+
+
+def test_down_and_logs_wrap_docker_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    compose.write_compose(spec)
+    record = _recording_compose(tmp_path, monkeypatch)
+    compose_file = str(tmp_path / "docker-compose.yml")
+    assert deploy_cli.down_command("spec.yaml") == 0
+    assert json.loads(record.read_text()) == ["-f", compose_file, "down"]
+    assert deploy_cli.logs_command("spec.yaml", services=["triton"], follow=True, tail="50") == 0
+    assert json.loads(record.read_text()) == ["-f", compose_file, "logs", "--follow", "--tail", "50", "triton"]
+
+
+def test_down_without_a_compose_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _spec(tmp_path, monkeypatch, "", _model("m", "onnx"))
+    with pytest.raises(DeploymentError) as e:
+        deploy_cli.down_command("spec.yaml")
+    assert e.value.message == (
+        "docker-compose.yml does not exist: write it with `repo-builder compose spec.yaml` (or `repo-builder build`)"
+    )
