@@ -374,6 +374,22 @@ def check_model(m: ModelSpec, skip: frozenset[str] = frozenset()) -> None:
     found.raise_if_any()
 
 
+def check_resolved(m: ModelSpec) -> list[str]:
+    """The rules again on a model whose tensors inspection filled in (the spec's own tensors passed them
+    at load): each problem as `path: message`, the path relative to the model entry."""
+    found = Issues()
+    for rule in MODEL_RULES:
+        rule(m, found)
+    lines = []
+    for p in found.problems:
+        where = triton_rules.where_text(p.loc)
+        if len(p.loc) >= 2 and p.loc[0] in ("inputs", "outputs") and isinstance(p.loc[1], int):
+            tensors = m.inputs if p.loc[0] == "inputs" else m.outputs
+            where += f" ({tensors[p.loc[1]].name})" if tensors and p.loc[1] < len(tensors) else ""
+        lines.append(f"{where}: {p.message}")
+    return lines
+
+
 # --------------------------------------------------------------------------------------------- warnings
 
 Advice = Callable[["ModelSpec"], list[tuple[Loc, str]]]

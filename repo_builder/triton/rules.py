@@ -561,14 +561,13 @@ def cycle_text(path: Sequence[str]) -> str:
     return f"circular dependency between ensembles: {path[0]} -> ... -> {path[-2]} -> {path[0]}"
 
 
-def model_io(config: Any) -> ModelIO:
-    """The inputs and outputs of a parsed ModelConfig (dims as declared; for an ensemble's own tensors,
-    the reshape when given)."""
+def model_io(config: Any, own: bool = False) -> ModelIO:
+    """The inputs and outputs of a parsed ModelConfig as an ensemble sees them: dims as declared, or
+    with `own` (the ensemble's own tensors) the reshape when given."""
     pb = model_config_module()
-    is_ensemble = config.platform == "ensemble"
 
     def info(t: Any, optional: bool) -> TensorInfo:
-        dims = tuple(t.reshape.shape) if is_ensemble and t.HasField("reshape") else tuple(t.dims)
+        dims = tuple(t.reshape.shape) if own and t.HasField("reshape") else tuple(t.dims)
         return TensorInfo(pb.DataType.Name(t.data_type).removeprefix("TYPE_"), dims, optional)
 
     return ModelIO(
@@ -598,5 +597,6 @@ def where_text(where: Where) -> str:
 def check_ensemble(config: Any, steps: Mapping[str, Any]) -> list[str]:
     """An ensemble config against the configs of its step models (`steps`: model name -> parsed
     ModelConfig; a step not in it is skipped), as Triton checks it at load."""
-    found = ensemble_mapping(config.name, model_io(config), step_maps(config), {k: model_io(v) for k, v in steps.items()})
+    models = {k: model_io(v) for k, v in steps.items()}
+    found = ensemble_mapping(config.name, model_io(config, own=True), step_maps(config), models)
     return [f"{where_text(w)}: {message}" for w, message in found]
