@@ -382,10 +382,13 @@ def check_resolved(m: ModelSpec) -> list[str]:
         rule(m, found)
     lines = []
     for p in found.problems:
-        where = triton_rules.where_text(p.loc)
-        if len(p.loc) >= 2 and p.loc[0] in ("inputs", "outputs") and isinstance(p.loc[1], int):
-            tensors = m.inputs if p.loc[0] == "inputs" else m.outputs
-            where += f" ({tensors[p.loc[1]].name})" if tensors and p.loc[1] < len(tensors) else ""
+        loc = p.loc
+        if len(loc) >= 2 and loc[0] in ("inputs", "outputs") and isinstance(loc[1], int):
+            tensors = (m.inputs if loc[0] == "inputs" else m.outputs) or []
+            name = f" ({tensors[loc[1]].name})" if loc[1] < len(tensors) else ""
+            where = triton_rules.where_text(loc[:2]) + name + "".join(f" -> {x}" for x in loc[2:])
+        else:
+            where = triton_rules.where_text(loc)
         lines.append(f"{where}: {p.message}")
     return lines
 
