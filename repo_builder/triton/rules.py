@@ -579,7 +579,9 @@ def model_io(config: Any, own: bool = False) -> ModelIO:
 
 def step_maps(config: Any) -> list[StepMap]:
     return [
-        StepMap(s.model_name, dict(s.input_map), dict(s.output_map)) for s in config.ensemble_scheduling.step
+        # sorted: a protobuf map has no order of its own
+        StepMap(s.model_name, dict(sorted(s.input_map.items())), dict(sorted(s.output_map.items())))
+        for s in config.ensemble_scheduling.step
     ]
 
 
