@@ -274,9 +274,7 @@ def _rules_despite_errors(e: ValidationError, data: dict[str, Any]) -> list[Prob
         if not isinstance(raw, dict) or keys & {"name", "target"}:
             continue
         try:
-            ModelSpec.model_validate(
-                {k: v for k, v in raw.items() if k not in keys}, context={"skip": frozenset(keys)}
-            )
+            ModelSpec.model_validate({k: v for k, v in raw.items() if k not in keys}, context={"skip": frozenset(keys)})
         except ValidationError as again:
             found += [
                 Problem(("models", i, *p.loc), p.message, p.key)

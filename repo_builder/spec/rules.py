@@ -13,10 +13,9 @@ advises against, is a warning (`MODEL_WARNINGS`), not an error.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import posixpath
 
 from repo_builder.spec.problems import Issues, Loc, Problem
 from repo_builder.triton import releases
@@ -267,7 +266,9 @@ def reshape_message(kind: str, name: str, dims: list[int], reshape: list[int], m
         return f"{words}; got {reshape}"
     if "number of variable-size" in problem:
         a, b = dims.count(-1), reshape.count(-1)
-        return f"{words}: dims {dims} have {a} variable (-1) dimension(s), reshape {reshape} {b}; expected the same number"
+        return (
+            f"{words}: dims {dims} have {a} variable (-1) dimension(s), reshape {reshape} {b}; expected the same number"
+        )
     if -1 in dims:
         return (
             f"{words}: dims {dims}, reshape {reshape}; expected the same element count between each pair of "

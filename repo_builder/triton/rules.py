@@ -134,7 +134,9 @@ def check(config: Any) -> list[str]:
             if db.priority_levels > 1:
                 add("Only one priority level is allowed when 'preserve_ordering' is true")
             policies = [db.default_queue_policy, *db.priority_queue_policy.values()]
-            if any(p.default_timeout_microseconds != 0 and p.timeout_action == pb.ModelQueuePolicy.DELAY for p in policies):
+            if any(
+                p.default_timeout_microseconds != 0 and p.timeout_action == pb.ModelQueuePolicy.DELAY for p in policies
+            ):
                 add("Queue policy can not have DELAY as timeout action when 'preserve_ordering' is true")
 
     if is_ensemble:
@@ -400,8 +402,8 @@ def ensemble_flow(
                 )
             )
     for o, tensor in enumerate(outputs):
-        node = graph.get(tensor)
-        if node is None or node.written is None:
+        sink = graph.get(tensor)
+        if sink is None or sink.written is None:
             if tensor not in inputs:
                 found.append(
                     (
@@ -411,7 +413,7 @@ def ensemble_flow(
                         "output_map",
                     )
                 )
-        elif not node.ready and not unconnected:
+        elif not sink.ready and not unconnected:
             found.append(
                 (
                     ("outputs", o, "name"),

@@ -89,13 +89,12 @@ def test_matching_built_steps_write_the_ensemble(tmp_path: Path) -> None:
 
 def test_a_cycle_that_reached_the_build_does_not_recurse_forever(tmp_path: Path) -> None:
     """The spec refuses a cycle through ensembles; the build's step hashing stops at one anyway."""
-    step = {"input_map": {"x": "x"}, "output_map": {"y": "y"}}
-    a = ModelSpec.model_construct(
-        name="a", target="ensemble", steps=[EnsembleStep.model_construct(model="b", version=-1, **step)]
-    )
-    b = ModelSpec.model_construct(
-        name="b", target="ensemble", steps=[EnsembleStep.model_construct(model="a", version=-1, **step)]
-    )
+
+    def step(model: str) -> EnsembleStep:
+        return EnsembleStep.model_construct(model=model, version=-1, input_map={"x": "x"}, output_map={"y": "y"})
+
+    a = ModelSpec.model_construct(name="a", target="ensemble", steps=[step("b")])
+    b = ModelSpec.model_construct(name="b", target="ensemble", steps=[step("a")])
     spec = Spec.model_construct(models=[a, b])
     repo, stage = tmp_path / "repo", tmp_path / "stage"
     stage.mkdir()

@@ -26,7 +26,13 @@ Y = {"name": "y", "dtype": "FP32", "dims": [2]}
 
 
 def _model(**fields: Any) -> dict[str, Any]:
-    return {"name": "m", "source": {"python": "model.py:build"}, "target": "onnx", "inputs": [X], "outputs": [Y]} | fields
+    return {
+        "name": "m",
+        "source": {"python": "model.py:build"},
+        "target": "onnx",
+        "inputs": [X],
+        "outputs": [Y],
+    } | fields
 
 
 def _spec(*models: dict[str, Any]) -> Spec:
@@ -54,13 +60,23 @@ def _spec(*models: dict[str, Any]) -> Spec:
             id="delay-without-timeout",
         ),
         pytest.param(
-            {"dynamic_batching": {"default_queue_policy": {"timeout_action": "DELAY", "default_timeout_microseconds": 9}}},
+            {
+                "dynamic_batching": {
+                    "default_queue_policy": {"timeout_action": "DELAY", "default_timeout_microseconds": 9}
+                }
+            },
             id="delay-without-preserve-ordering",
         ),
         pytest.param({"warmup": [{"name": "w", "inputs": {"x": {"dims": [4]}}}]}, id="warmup-concrete"),
         pytest.param({"instance_groups": [{"kind": "gpu", "gpus": [0, 1]}]}, id="gpus"),
         pytest.param(
-            {"parameters": {"A": "$$TRITON_MODEL_DIRECTORY/1/model.onnx", "B": "$$TRITON_MODEL_DIRECTORY", "C": "/opt/env"}},
+            {
+                "parameters": {
+                    "A": "$$TRITON_MODEL_DIRECTORY/1/model.onnx",
+                    "B": "$$TRITON_MODEL_DIRECTORY",
+                    "C": "/opt/env",
+                }
+            },
             id="parameters-written-files",
         ),
     ],

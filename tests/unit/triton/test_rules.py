@@ -424,13 +424,17 @@ def test_ensemble_against_its_steps() -> None:
 
 def test_ensemble_shapes_across_batching_and_non_batching_steps() -> None:
     """A non-batching step's [-1, 2] joins a batching ensemble's [2] (Triton compares the full shapes)."""
-    chain = CHAIN.replace('value: "t" } output_map { key: "q" value: "r" }', 'value: "t" }').replace(
-        'input_map { key: "z" value: "x" }', ""
-    ).replace("max_batch_size: 16", "max_batch_size: 8")
+    chain = (
+        CHAIN.replace('value: "t" } output_map { key: "q" value: "r" }', 'value: "t" }')
+        .replace('input_map { key: "z" value: "x" }', "")
+        .replace("max_batch_size: 16", "max_batch_size: 8")
+    )
     step_b = STEP_B.replace("TYPE_INT32", "TYPE_FP32").replace("dims: [ -1, 2 ] }, ", "dims: [ -1, 2 ] }, ")
     steps = {"a": triton_rules.parse(STEP_A), "b": triton_rules.parse(step_b)}
     assert triton_rules.check_ensemble(triton_rules.parse(chain), steps) == []
-    wrong = step_b.replace('name: "w" data_type: TYPE_FP32 dims: [ -1, 2 ]', 'name: "w" data_type: TYPE_FP32 dims: [ -1, 5 ]')
+    wrong = step_b.replace(
+        'name: "w" data_type: TYPE_FP32 dims: [ -1, 2 ]', 'name: "w" data_type: TYPE_FP32 dims: [ -1, 5 ]'
+    )
     steps["b"] = triton_rules.parse(wrong)
     assert triton_rules.check_ensemble(triton_rules.parse(chain), steps) == [
         "steps[0] -> output_map -> w: in ensemble e, ensemble tensor y: inconsistent shape: [-1,2] is inferred "
