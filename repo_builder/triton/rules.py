@@ -23,6 +23,14 @@ KNOWN_PLATFORMS = {
     "ensemble",
     "pytorch_libtorch",
 }
+#: platform -> the backend Triton's core pairs it with (GetBackendTypeFromPlatform)
+PLATFORM_BACKENDS = {
+    "tensorflow_savedmodel": "tensorflow",
+    "tensorflow_graphdef": "tensorflow",
+    "onnxruntime_onnx": "onnxruntime",
+    "tensorrt_plan": "tensorrt",
+    "pytorch_libtorch": "pytorch",
+}
 TF_ACCELERATOR_KEYS = {
     "precision_mode",
     "max_cached_engines",
@@ -90,8 +98,12 @@ def check(config: Any) -> list[str]:
 
     if not config.name:
         add("name is empty")
-    if bool(config.platform) == bool(config.backend) and config.platform != "ensemble":
-        add("exactly one of platform and backend must be set")
+    if not config.platform and not config.backend:
+        add("must specify 'platform' or 'backend'")
+    elif config.platform and config.backend in PLATFORM_BACKENDS.values() and config.platform != "ensemble":
+        # Triton takes a known backend only with its own platform (an unknown one, e.g. python, with any)
+        if PLATFORM_BACKENDS.get(config.platform) != config.backend:
+            add(f"unexpected 'platform' and 'backend' pair, got:{config.platform}, {config.backend}")
     if config.platform and config.platform not in KNOWN_PLATFORMS:
         add(f"unknown platform {config.platform!r}")
     if mbs < 0:

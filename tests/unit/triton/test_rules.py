@@ -30,8 +30,12 @@ TRT_ACCEL = 'optimization { execution_accelerators { gpu_execution_accelerator [
 
 BAD = [
     pytest.param('platform: "onnxruntime_onnx"\n' + TENSORS, "name is empty", id="no-name"),
-    pytest.param(ONNX + 'backend: "onnxruntime"\n', "exactly one of platform and backend must be set", id="both"),
-    pytest.param('name: "m"\n' + TENSORS, "exactly one of platform and backend must be set", id="neither"),
+    pytest.param(
+        ONNX + 'backend: "tensorflow"\n',
+        "unexpected 'platform' and 'backend' pair, got:onnxruntime_onnx, tensorflow",
+        id="mismatched-pair",
+    ),
+    pytest.param('name: "m"\n' + TENSORS, "must specify 'platform' or 'backend'", id="neither"),
     pytest.param(
         ONNX.replace("onnxruntime_onnx", "onnx_runtime"),
         "unknown platform 'onnx_runtime'",
@@ -290,6 +294,8 @@ BAD = [
     "good",
     [
         pytest.param(ONNX, id="onnx"),
+        pytest.param(ONNX + 'backend: "onnxruntime"\n', id="platform-and-its-backend"),
+        pytest.param(TF + 'backend: "python"\n', id="platform-and-an-unknown-backend"),
         pytest.param(NOBATCH, id="nobatch"),
         pytest.param(ENSEMBLE + ENSEMBLE_STEPS, id="ensemble"),
         pytest.param('name: "p"\nbackend: "python"\nmax_batch_size: 0\n', id="python-without-tensors"),
