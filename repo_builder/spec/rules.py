@@ -524,7 +524,15 @@ def check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: I
                 f"ensembles ({' -> '.join(cycle)})",
             )
             continue
-        models[step.model] = model_io(target)
+        models[step.model] = io = model_io(target)
+        explicit = "max_batch_size" in target.model_fields_set  # inspection keeps it (else it may become 0)
+        if io is None and explicit and 0 < target.max_batch_size < m.max_batch_size:
+            found.add(
+                (*loc, "model"),
+                f"ensemble {m.name} allows maximum batch size {m.max_batch_size}, but it contains model "
+                f"{step.model} which only allows maximum batch size to be {target.max_batch_size}; expected the "
+                f"ensemble's max_batch_size <= {target.max_batch_size}",
+            )
     for where, message in ensemble_problems(m, models):
         found.add(("models", i, *where), message)
 

@@ -230,3 +230,12 @@ def test_load_error_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(_write(tmp_path, text))
     assert "model input 'x' has different size for dims and reshape" in caught.value.message
+
+
+def test_batch_size_of_a_step_whose_tensors_come_from_the_model() -> None:
+    """An explicit max_batch_size stays after inspection, so the spec checks it; the default may become 0."""
+    base = {"name": "base", "source": {"python": "model.py:build"}, "target": "onnx"}
+    chain = _ensemble([{"model": "base", "input_map": {"x": "x"}, "output_map": {"y": "y"}}], max_batch_size=16)
+    _spec(base, chain)  # the default 8 may resolve to 0 (a model without a batch dimension): accepted
+    with pytest.raises(ValueError, match="ensemble e allows maximum batch size 16, but it contains model base"):
+        _spec({**base, "max_batch_size": 4}, chain)
