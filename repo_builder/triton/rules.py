@@ -100,10 +100,13 @@ def check(config: Any) -> list[str]:
         add("name is empty")
     if not config.platform and not config.backend:
         add("must specify 'platform' or 'backend'")
-    elif config.platform and config.backend in PLATFORM_BACKENDS.values() and config.platform != "ensemble":
+    elif (
         # Triton takes a known backend only with its own platform (an unknown one, e.g. python, with any)
-        if PLATFORM_BACKENDS.get(config.platform) != config.backend:
-            add(f"unexpected 'platform' and 'backend' pair, got:{config.platform}, {config.backend}")
+        config.platform not in ("", "ensemble")
+        and config.backend in PLATFORM_BACKENDS.values()
+        and PLATFORM_BACKENDS.get(config.platform) != config.backend
+    ):
+        add(f"unexpected 'platform' and 'backend' pair, got:{config.platform}, {config.backend}")
     if config.platform and config.platform not in KNOWN_PLATFORMS:
         add(f"unknown platform {config.platform!r}")
     if mbs < 0:
