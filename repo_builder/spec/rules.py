@@ -206,6 +206,7 @@ def warmup(m: ModelSpec, found: Issues) -> None:
                 f"{w.batch_size} is larger than {'max_batch_size' if mbs else 'the non-batching size'} "
                 f"({limit}); warmup batch_size must be in 1..{limit}",
             )
+        declared = {t.name: list(t.dims) for t in m.inputs or []}
         for name, wi in w.inputs.items():
             if wi.dims is None:
                 continue
@@ -215,11 +216,16 @@ def warmup(m: ModelSpec, found: Issues) -> None:
                     f"warmup setting expects all variable-size dimensions are specified for input '{name}' "
                     f"(Triton); replace each -1 in {wi.dims} with a size",
                 )
-            elif any(d < 1 for d in wi.dims):
-                found.add(
-                    ("warmup", i, "inputs", name, "dims"),
-                    f"dims {wi.dims} must be concrete sizes >= 1; a warmup request carries real data of that shape",
-                )
+            elif name in declared:
+                problem = triton_rules.warmup_shape_problem(m.name, name, declared[name], wi.dims, mbs, w.batch_size)
+                if problem is not None:
+                    found.add(
+                        ("warmup", i, "inputs", name, "dims"),
+                        f"{problem} (Triton); warmup dims are the input's dims {declared[name]} with a size for each "
+                        "-1",
+                    )
+            elif any(d < 0 for d in wi.dims):
+                found.add(("warmup", i, "inputs", name, "dims"), f"dims {wi.dims} must be sizes >= 1")
         if m.inputs is not None:
             for name in w.inputs:
                 if name not in input_names:
@@ -440,7 +446,22 @@ def preferred_batch_sizes(m: ModelSpec) -> list[tuple[Loc, str]]:
     ]
 
 
-MODEL_WARNINGS: tuple[Advice, ...] = (gpu_settings_on_cpu, preferred_batch_sizes)
+def empty_warmup_data(m: ModelSpec) -> list[tuple[Loc, str]]:
+    """A 0 in warmup dims (where the input's dim is -1, else it is an error): Triton runs a request with
+    no data, which warms nothing."""
+    return [
+        (
+            ("warmup", i, "inputs", name, "dims"),
+            f"dims {wi.dims} give input '{name}' no data: Triton accepts it, and the warmup warms nothing for "
+            "it; give each dim a size >= 1",
+        )
+        for i, w in enumerate(m.warmup)
+        for name, wi in w.inputs.items()
+        if wi.dims and 0 in wi.dims
+    ]
+
+
+MODEL_WARNINGS: tuple[Advice, ...] = (gpu_settings_on_cpu, preferred_batch_sizes, empty_warmup_data)
 
 
 def spec_warnings(spec: Spec) -> list[Problem]:

@@ -223,11 +223,14 @@ def check(config: Any) -> list[str]:
         for key in w.inputs:
             if key not in input_names:
                 add(f"model_warmup {w.name!r}: {key!r} is not an input")
+        declared = {t.name: list(t.dims) for t in config.input}
         for key, value in w.inputs.items():
-            if element_count(value.dims) == WILDCARD:
-                add(f"warmup setting expects all variable-size dimensions are specified for input '{key}'")
-            elif any(d < 1 for d in value.dims):
-                add(f"model_warmup {w.name!r}: input '{key}' dims {list(value.dims)} must be sizes >= 1")
+            if key in declared:
+                problem = warmup_shape_problem(
+                    config.name, key, declared[key], list(value.dims), mbs, max(w.batch_size, 1)
+                )
+                if problem is not None:
+                    add(problem)
 
     if config.cc_model_filenames and config.platform != "tensorrt_plan":
         add("cc_model_filenames is for tensorrt_plan only")
@@ -284,6 +287,25 @@ def reshape_problem(dims: Sequence[int], reshape: Sequence[int], max_batch_size:
             return "has different number of variable-size dimensions for dims and reshape"
         if a != b:
             return "has different size for dims and reshape"
+    return None
+
+
+def warmup_shape_problem(
+    model: str, name: str, dims: Sequence[int], warmup_dims: Sequence[int], max_batch_size: int, batch_size: int
+) -> str | None:
+    """What Triton says of a warmup input's dims (measured with tritonserver 2.51: the warmup request's
+    shape is checked like any request's, so each dim matches the input's unless that one is -1; a 0
+    there passes), or None."""
+    if WILDCARD in warmup_dims:
+        return f"warmup setting expects all variable-size dimensions are specified for input '{name}'"
+    if len(warmup_dims) != len(dims) or any(d != WILDCARD and d != w for d, w in zip(dims, warmup_dims, strict=False)):
+        lead_expected, lead_got = ([WILDCARD], [batch_size]) if max_batch_size > 0 else ([], [])
+        return (
+            f"unexpected shape for input '{name}' for model '{model}'. Expected "
+            f"{dims_text([*lead_expected, *dims])}, got {dims_text([*lead_got, *warmup_dims])}"
+        )
+    if any(w < 0 for w in warmup_dims):
+        return f"warmup input '{name}' dims {list(warmup_dims)} must be sizes >= 0"
     return None
 
 

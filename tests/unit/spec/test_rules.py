@@ -68,6 +68,10 @@ def _spec(*models: dict[str, Any]) -> Spec:
             id="delay-without-preserve-ordering",
         ),
         pytest.param({"warmup": [{"name": "w", "inputs": {"x": {"dims": [4]}}}]}, id="warmup-concrete"),
+        pytest.param(
+            {"inputs": [{**X, "dims": [-1]}], "warmup": [{"name": "w", "inputs": {"x": {"dims": [0]}}}]},
+            id="warmup-empty-variable-dim",  # measured: tritonserver 2.51 loads it (a warning here)
+        ),
         pytest.param({"instance_groups": [{"kind": "gpu", "gpus": [0, 1]}]}, id="gpus"),
         pytest.param(
             {
@@ -239,3 +243,17 @@ def test_batch_size_of_a_step_whose_tensors_come_from_the_model() -> None:
     _spec(base, chain)  # the default 8 may resolve to 0 (a model without a batch dimension): accepted
     with pytest.raises(ValueError, match="ensemble e allows maximum batch size 16, but it contains model base"):
         _spec({**base, "max_batch_size": 4}, chain)
+
+
+def test_warmup_without_data_is_a_warning(tmp_path: Path) -> None:
+    text = WARNED.split("  - name: n")[0].replace("dims: [4]}]\n    outputs", "dims: [-1]}]\n    outputs", 1)
+    text = text.replace("    instance_groups: [{kind: cpu, count: 2}]\n    optimization: {tensorrt: true}\n", "")
+    text = text.replace(
+        "    dynamic_batching: {preferred_batch_size: [4]}\n",
+        "    warmup: [{name: w, inputs: {x: {dims: [0]}}}]\n",
+    )
+    assert load_spec(_write(tmp_path, text)).warnings == [
+        f"{tmp_path / 'spec.yaml'}:7:43: models[0] (m) -> warmup[0] -> inputs -> x -> dims\n"
+        "  dims [0] give input 'x' no data: Triton accepts it, and the warmup warms nothing for it; give each "
+        "dim a size >= 1"
+    ]

@@ -256,8 +256,14 @@ BAD = [
     pytest.param(
         ONNX + 'model_warmup [ { name: "w" batch_size: 1 inputs { key: "x" value { data_type: TYPE_FP32 '
         "dims: [ 0 ] zero_data: true } } } ]\n",
-        "model_warmup 'w': input 'x' dims [0] must be sizes >= 1",
+        "unexpected shape for input 'x' for model 'm'. Expected [-1,4], got [1,0]",
         id="warmup-zero",
+    ),
+    pytest.param(
+        NOBATCH + 'model_warmup [ { name: "w" batch_size: 1 inputs { key: "x" value { data_type: TYPE_FP32 '
+        "dims: [ 2, 2 ] zero_data: true } } } ]\n",
+        "unexpected shape for input 'x' for model 'm'. Expected [4], got [2,2]",
+        id="warmup-shape-nobatch",
     ),
     pytest.param(
         ENSEMBLE + ENSEMBLE_STEPS + 'backend: "python"\n',
@@ -294,6 +300,12 @@ BAD = [
     "good",
     [
         pytest.param(ONNX, id="onnx"),
+        pytest.param(
+            ONNX.replace("dims: [ 4 ]", "dims: [ -1 ]")
+            + 'model_warmup [ { name: "w" batch_size: 2 inputs { key: "x" value { data_type: TYPE_FP32 '
+            "dims: [ 0 ] zero_data: true } } } ]\n",
+            id="warmup-empty-variable-dim",  # measured: tritonserver 2.51 loads it
+        ),
         pytest.param(ONNX + 'backend: "onnxruntime"\n', id="platform-and-its-backend"),
         pytest.param(TF + 'backend: "python"\n', id="platform-and-an-unknown-backend"),
         pytest.param(NOBATCH, id="nobatch"),
