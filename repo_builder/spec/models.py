@@ -219,7 +219,7 @@ class InstanceGroup(_Base):
     )
     count: PositiveInt = Field(default=1, description="Instances per device (per GPU with KIND_GPU).")
     gpus: list[int] | None = Field(
-        default=None, description="GPU indices to place instances on (kind KIND_GPU only); default: every GPU."
+        default=None, description="GPU indices to place instances on (kind KIND_GPU, or KIND_AUTO); default: every GPU."
     )
     profile: list[str] | None = Field(default=None, description="TensorRT optimization profiles (plans only).")
     name: str | None = Field(default=None, description="Name of the instance group; default: Triton's.")

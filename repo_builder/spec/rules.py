@@ -112,8 +112,12 @@ def instance_groups(m: ModelSpec, found: Issues) -> None:
     """GPU-only targets get no CPU instances; TensorRT profiles are for plans."""
     platform = PLATFORMS[m.target]
     for i, group in enumerate(m.instance_groups or []):
-        if group.gpus is not None and group.kind != "KIND_GPU":
-            found.add(("instance_groups", i, "gpus"), f"gpus is only allowed with kind KIND_GPU, not {group.kind}")
+        if group.gpus and group.kind in ("KIND_CPU", "KIND_MODEL"):
+            found.add(
+                ("instance_groups", i, "gpus"),
+                f"instance group has kind {group.kind} but specifies one or more GPUs (Triton); gpus is for kind "
+                "KIND_GPU (or KIND_AUTO)",
+            )
         for g, gpu in enumerate(group.gpus or []):
             if gpu < 0:
                 found.add(
@@ -428,6 +432,20 @@ def gpu_settings_on_cpu(m: ModelSpec) -> list[tuple[Loc, str]]:
     ]
 
 
+def gpus_of_an_auto_group(m: ModelSpec) -> list[tuple[Loc, str]]:
+    """KIND_AUTO with gpus: Triton runs the group on those GPUs where they exist, and refuses the model on
+    a host without them (the group becomes KIND_CPU, which takes no gpus)."""
+    return [
+        (
+            ("instance_groups", i, "kind"),
+            f"KIND_AUTO with gpus {g.gpus}: on a host without these GPUs Triton makes this group KIND_CPU and then "
+            'refuses the model ("has kind KIND_CPU but specifies one or more GPUs"); say KIND_GPU if it needs them',
+        )
+        for i, g in enumerate(m.instance_groups or [])
+        if g.kind == "KIND_AUTO" and g.gpus
+    ]
+
+
 def preferred_batch_sizes(m: ModelSpec) -> list[tuple[Loc, str]]:
     """Triton's batcher documentation advises against preferred sizes but for TensorRT plans with several
     optimization profiles (repo-builder's plans have one)."""
@@ -461,7 +479,12 @@ def empty_warmup_data(m: ModelSpec) -> list[tuple[Loc, str]]:
     ]
 
 
-MODEL_WARNINGS: tuple[Advice, ...] = (gpu_settings_on_cpu, preferred_batch_sizes, empty_warmup_data)
+MODEL_WARNINGS: tuple[Advice, ...] = (
+    gpu_settings_on_cpu,
+    gpus_of_an_auto_group,
+    preferred_batch_sizes,
+    empty_warmup_data,
+)
 
 
 def spec_warnings(spec: Spec) -> list[Problem]:

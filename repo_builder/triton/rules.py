@@ -171,8 +171,9 @@ def check(config: Any) -> list[str]:
             )
             problems.extend(f"{where_text(w)}: {message}" for w, message in flow)
     for group in config.instance_group:
-        if group.gpus and group.kind != pb.ModelInstanceGroup.KIND_GPU:
-            add("instance_group gpus are only allowed with KIND_GPU")
+        if group.gpus and group.kind in (pb.ModelInstanceGroup.KIND_CPU, pb.ModelInstanceGroup.KIND_MODEL):
+            kind = pb.ModelInstanceGroup.Kind.Name(group.kind)
+            add(f"instance group {group.name} has kind {kind} but specifies one or more GPUs")
         if group.profile and config.platform != "tensorrt_plan":
             add("instance_group profile is only for tensorrt_plan")
         if group.count < 0:  # 0 (unset) means Triton's default of 1

@@ -257,3 +257,14 @@ def test_warmup_without_data_is_a_warning(tmp_path: Path) -> None:
         "  dims [0] give input 'x' no data: Triton accepts it, and the warmup warms nothing for it; give each "
         "dim a size >= 1"
     ]
+
+
+def test_gpus_of_an_auto_group_is_a_warning(tmp_path: Path) -> None:
+    """Triton accepts KIND_AUTO with gpus where those GPUs exist (the group becomes KIND_GPU)."""
+    text = WARNED.split("  - name: n")[0].replace("[{kind: cpu, count: 2}]", "[{kind: auto, gpus: [0]}]")
+    text = text.replace("    dynamic_batching: {preferred_batch_size: [4]}\n", "")
+    assert load_spec(_write(tmp_path, text)).warnings == [
+        f"{tmp_path / 'spec.yaml'}:7:30: models[0] (m) -> instance_groups[0] -> kind\n"
+        "  KIND_AUTO with gpus [0]: on a host without these GPUs Triton makes this group KIND_CPU and then refuses "
+        'the model ("has kind KIND_CPU but specifies one or more GPUs"); say KIND_GPU if it needs them'
+    ]

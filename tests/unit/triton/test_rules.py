@@ -103,8 +103,13 @@ BAD = [
     pytest.param(ENSEMBLE, "an ensemble needs ensemble_scheduling steps", id="ensemble-no-steps"),
     pytest.param(
         ONNX + "instance_group [ { kind: KIND_CPU gpus: [ 0 ] } ]\n",
-        "instance_group gpus are only allowed with KIND_GPU",
+        "instance group  has kind KIND_CPU but specifies one or more GPUs",
         id="gpus-cpu",
+    ),
+    pytest.param(
+        ONNX + 'instance_group [ { name: "g" kind: KIND_MODEL gpus: [ 0 ] } ]\n',
+        "instance group g has kind KIND_MODEL but specifies one or more GPUs",
+        id="gpus-model",
     ),
     pytest.param(
         ONNX + 'instance_group [ { kind: KIND_GPU profile: [ "0" ] } ]\n',
@@ -300,6 +305,7 @@ BAD = [
     "good",
     [
         pytest.param(ONNX, id="onnx"),
+        pytest.param(ONNX + "instance_group [ { kind: KIND_AUTO gpus: [ 0 ] } ]\n", id="auto-with-gpus"),
         pytest.param(
             ONNX.replace("dims: [ 4 ]", "dims: [ -1 ]")
             + 'model_warmup [ { name: "w" batch_size: 2 inputs { key: "x" value { data_type: TYPE_FP32 '
