@@ -452,6 +452,9 @@ def preferred_batch_sizes(m: ModelSpec) -> list[tuple[Loc, str]]:
     db = m.dynamic_batching
     if db is None or not db.enabled or not db.preferred_batch_size or not m.dynamic_batching_on:
         return []
+    profiles = {name for g in m.instance_groups or [] for name in g.profile or []}
+    if m.target == "tensorrt" and len(profiles) > 1:  # the instance groups use several profiles of the plan
+        return []
     what = "a TensorRT plan with one optimization profile" if m.target == "tensorrt" else f"a {m.target} model"
     return [
         (

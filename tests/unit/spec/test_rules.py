@@ -268,3 +268,19 @@ def test_gpus_of_an_auto_group_is_a_warning(tmp_path: Path) -> None:
         "  KIND_AUTO with gpus [0]: on a host without these GPUs Triton makes this group KIND_CPU and then refuses "
         'the model ("has kind KIND_CPU but specifies one or more GPUs"); say KIND_GPU if it needs them'
     ]
+
+
+def test_preferred_batch_size_of_a_plan_with_several_profiles_is_no_warning(tmp_path: Path) -> None:
+    text = """\
+models:
+  - name: p
+    source: {python: model.py:build}
+    target: tensorrt
+    inputs: [{name: x, dtype: FP32, dims: [4]}]
+    outputs: [{name: y, dtype: FP32, dims: [2]}]
+    dynamic_batching: {preferred_batch_size: [4, 8]}
+    instance_groups: [{kind: gpu, profile: ["0"]}, {kind: gpu, profile: ["1"]}]
+"""
+    assert load_spec(_write(tmp_path, text)).warnings == []
+    one = text.replace('{kind: gpu, profile: ["1"]}', '{kind: gpu, profile: ["0"]}')
+    assert "is a TensorRT plan with one optimization profile" in load_spec(_write(tmp_path, one)).warnings[0]
