@@ -32,12 +32,17 @@ def ensembles(
     """Write every ensemble into `stage` and record its result in `results` and its hash in `hashes` (an
     ensemble's hash covers its steps')."""
     memo: dict[str, str] = {}
+    visiting: set[str] = set()
 
     def step_hash(name: str) -> str:
         m = spec.model(name)
         if m.target == "ensemble":
+            if name in visiting:  # a cycle through ensembles (the spec refuses it): do not recurse forever
+                return hashes[name]
             if name not in memo:
+                visiting.add(name)
                 steps = {s.model: step_hash(s.model) for s in m.steps or []}
+                visiting.discard(name)
                 memo[name] = hashlib.sha256(json.dumps([hashes[name], steps], sort_keys=True).encode()).hexdigest()
             return memo[name]
         r = results.get(name)
@@ -108,7 +113,26 @@ def ensemble(spec: Spec, m: ModelSpec, stage: Path) -> ModelResult:
     if missing:
         error = f"step model(s) {', '.join(missing)} did not build"
         return ModelResult(m.name, m.target, ModelStatus.FAILED, error=error)
+    problems = step_problems(m, stage)
+    if problems:
+        error = "with the tensors its step models were built with, Triton would refuse it:\n  - " + "\n  - ".join(
+            problems
+        )
+        return ModelResult(m.name, m.target, ModelStatus.FAILED, error=error)
     tensors = spec_tensors(m)
     assert tensors is not None
     write_model_layout(stage, spec, m, render_config(m, tensors))
     return ModelResult(m.name, m.target, ModelStatus.BUILT, model_entry(m, ModelStatus.BUILT, tensors=True))
+
+
+def step_problems(m: ModelSpec, stage: Path) -> list[str]:
+    """Triton's ensemble rules again, now with the tensors of the step models as built (inspection fills
+    in what the spec left out, which the spec's own check could not see): `path: message` each."""
+    from repo_builder.spec.rules import ensemble_problems
+    from repo_builder.triton import rules as triton_rules
+
+    models: dict[str, triton_rules.ModelIO | None] = {}
+    for s in m.steps or []:
+        config = triton_rules.parse(config_path(stage, s.model).read_text(encoding="utf-8"), f"{s.model}/config.pbtxt")
+        models[s.model] = triton_rules.model_io(config)
+    return [f"{triton_rules.where_text(w)}: {message}" for w, message in ensemble_problems(m, models)]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repo_builder.build.pool import Step
+from repo_builder.errors import SpecError
 from repo_builder.repository.manifest import ManifestEntry, ModelStatus, model_entry
 from repo_builder.repository.staging import final_repo
 from repo_builder.spec.models import ModelSpec, Spec
@@ -84,6 +85,7 @@ def inspect(model: ModelSpec, loaded: Loaded, log: logging.Logger) -> tuple[Mode
     """The spec's names served for the model's made-up ones, and the model resolved against its source."""
     from repo_builder.inspect.resolve import apply_spec_names, resolve
     from repo_builder.inspect.sources import give_unknown_ranks
+    from repo_builder.spec.rules import check_resolved
 
     loaded, renamed = apply_spec_names(model, loaded)
     loaded = give_unknown_ranks(model, loaded)  # the spec's dims where the model leaves the rank open
@@ -96,6 +98,13 @@ def inspect(model: ModelSpec, loaded: Loaded, log: logging.Logger) -> tuple[Mode
         resolved.inputs,
         resolved.outputs,
     )
+    problems = check_resolved(resolved)  # the spec's rules again, now on the tensors the model has
+    if problems:
+        raise SpecError(
+            f"model {model.name}: with the tensors of its source "
+            f"({model.source.ref if model.source else ''}) Triton would refuse its config:\n  - "
+            + "\n  - ".join(problems)
+        )
     return resolved, loaded, renamed
 
 

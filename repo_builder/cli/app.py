@@ -102,7 +102,7 @@ def check(spec: SpecArg) -> None:
     """Validate a spec and the configs it renders; writes nothing."""
     from repo_builder.cli.render import check_command
 
-    raise typer.Exit(check_command(spec, console_out=_stdout()))
+    raise typer.Exit(check_command(spec, console_out=_stdout(), console_err=_stderr()))
 
 
 @app.command(cls=_Command)

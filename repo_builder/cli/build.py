@@ -9,6 +9,7 @@ from typing import Any
 from repo_builder.build.build import build
 from repo_builder.build.results import FAILED_STATUSES, BuildResult
 from repo_builder.cli.output import print_table
+from repo_builder.cli.render import print_warnings
 from repo_builder.repository.layout import logs_path
 from repo_builder.repository.manifest import BUILT_STATUSES, ModelStatus
 
@@ -81,6 +82,7 @@ def build_command(
     err = console_err or Console(stderr=True, highlight=False)
     out = console_out or Console(highlight=False, soft_wrap=True)
     spec = load_spec(spec_path)
+    print_warnings(spec.warnings, err)
     deployment = plan_deployment(spec, output)  # the spec's validators refused what cannot be deployed
     check_deployment(deployment, force=force)  # before any long conversion
     state: dict[str, tuple[str, float]] = {}

@@ -10,10 +10,18 @@ from repo_builder.repository.write import render_repository
 from repo_builder.spec import load_spec, spec_tensors
 
 
-def check_command(spec_path: Path, console_out: Any) -> int:
+def print_warnings(warnings: list[str], console_err: Any) -> None:
+    """The spec's located warnings (settings Triton ignores or advises against), on stderr."""
+    for text in warnings:
+        console_err.print(f"warning: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
+def check_command(spec_path: Path, console_out: Any, console_err: Any = None) -> int:
     """Validate a spec (its rules include the deployment's: the release guard, the bind address) and the
-    configs it can render; writes nothing."""
+    configs it can render; writes nothing. Warnings go to `console_err`."""
     loaded = load_spec(spec_path)
+    if console_err is not None:
+        print_warnings(loaded.warnings, console_err)
     rendered = 0
     for model in loaded.models:
         tensors = spec_tensors(model)

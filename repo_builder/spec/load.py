@@ -12,8 +12,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from repo_builder.errors import SpecError
-from repo_builder.spec.models import Spec, duplicate_name_message
+from repo_builder.spec.models import ModelSpec, Spec, duplicate_name_message
 from repo_builder.spec.problems import Issues, Loc, Problem
+from repo_builder.spec.rules import spec_warnings
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,8 @@ def _problems(e: ValidationError) -> list[Problem]:
     return problems
 
 
-def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> str:
+def _locate(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> list[str]:
+    """Each problem as `file:line:col: path\n  message`, in the order of the file."""
     positions = _Positions()  # only on the error path: walking every node costs ~0.3 s per 1,000 models
     positions.walk(node)
     located = [(positions.find(p.loc, key=p.key), p) for p in problems]
@@ -246,8 +248,40 @@ def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> 
     for mark, p in located:
         where = f"{path}:{mark.line}:{mark.column}" if mark else str(path)
         lines.append(f"{where}: {format_path(p.loc, data)}\n  {p.message}")
+    return lines
+
+
+def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> str:
     head = f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the spec"
-    return head + "\n" + "\n".join(lines)
+    return head + "\n" + "\n".join(_locate(path, problems, data, node))
+
+
+def _rules_despite_errors(e: ValidationError, data: dict[str, Any]) -> list[Problem]:
+    """The rules of each model that has invalid fields, run on the rest of it: pydantic skips a model's
+    own validators when any of its fields is invalid, and `check` should report every problem at once.
+    Each such model is validated again without its invalid fields, skipping the rules that read them."""
+    models = data.get("models")
+    if not isinstance(models, list):
+        return []
+    bad: dict[int, set[str]] = {}
+    for error in e.errors(include_url=False):
+        loc = tuple(error["loc"])
+        if len(loc) >= 3 and loc[0] == "models" and isinstance(loc[1], int) and isinstance(loc[2], str):
+            bad.setdefault(loc[1], set()).add(loc[2])
+    found: list[Problem] = []
+    for i, keys in sorted(bad.items()):
+        raw = models[i] if 0 <= i < len(models) else None
+        if not isinstance(raw, dict) or keys & {"name", "target"}:
+            continue
+        try:
+            ModelSpec.model_validate({k: v for k, v in raw.items() if k not in keys}, context={"skip": frozenset(keys)})
+        except ValidationError as again:
+            found += [
+                Problem(("models", i, *p.loc), p.message, p.key)
+                for p in _problems(again)
+                if not (p.loc and p.loc[0] in keys)
+            ]
+    return found
 
 
 def _raw_checks(data: dict[str, Any], base: Path) -> list[Problem]:
@@ -328,12 +362,17 @@ def _load(path: Path) -> Spec:
         spec = Spec.model_validate(data)
     except ValidationError as e:
         found = _problems(e)
+        known = {(p.loc, p.message) for p in found}
+        found += [p for p in _rules_despite_errors(e, data) if (p.loc, p.message) not in known]
         seen = {p.loc for p in found}
         found += [p for p in problems if p.loc not in seen]
         raise SpecError(_render(path, found, data, node)) from None
     if problems:
         raise SpecError(_render(path, problems, data, node))
     spec._path = path.resolve()
+    advice = spec_warnings(spec)
+    if advice:
+        spec._warnings = _locate(path, advice, data, node)
     return spec
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -90,13 +91,6 @@ class TensorSpec(_Base):
     @classmethod
     def _dims(cls, value: list[int]) -> list[int]:
         return _check_dims(value)
-
-    @field_validator("reshape")
-    @classmethod
-    def _reshape(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(d == 0 or d < -1 for d in value):
-            raise ValueError(f"reshape {value} must hold positive sizes or -1")
-        return value
 
 
 class InputSpec(TensorSpec):
@@ -231,17 +225,11 @@ class InstanceGroup(_Base):
         description="Where the instances run: KIND_AUTO, KIND_CPU, KIND_GPU or KIND_MODEL (or auto, cpu, gpu, model).",
     )
     count: PositiveInt = Field(default=1, description="Instances per device (per GPU with KIND_GPU).")
-    gpus: list[NonNegativeInt] | None = Field(
-        default=None, description="GPU indices to place instances on (kind KIND_GPU only); default: every GPU."
+    gpus: list[int] | None = Field(
+        default=None, description="GPU indices to place instances on (kind KIND_GPU, or KIND_AUTO); default: every GPU."
     )
     profile: list[str] | None = Field(default=None, description="TensorRT optimization profiles (plans only).")
     name: str | None = Field(default=None, description="Name of the instance group; default: Triton's.")
-
-    @model_validator(mode="after")
-    def _gpus_need_gpu(self) -> InstanceGroup:
-        if self.gpus is not None and self.kind != "KIND_GPU":
-            raise Issues.one(("gpus",), f"gpus is only allowed with kind KIND_GPU, not {self.kind}")
-        return self
 
 
 class VersionPolicy(_Base):
@@ -494,9 +482,11 @@ class ModelSpec(_Base):
         return self.batching and self.target != "ensemble"
 
     @model_validator(mode="after")
-    def _rules(self) -> ModelSpec:
-        """The rules that involve several fields (spec/rules.py), all of them reported together."""
-        check_model(self)
+    def _rules(self, info: ValidationInfo) -> ModelSpec:
+        """The rules that involve several fields (spec/rules.py), all of them reported together. The
+        loader passes context {"skip": fields} to run the rules that do not read invalid fields."""
+        skip = (info.context or {}).get("skip", frozenset()) if isinstance(info.context, dict) else frozenset()
+        check_model(self, frozenset(skip))
         return self
 
 
@@ -551,6 +541,8 @@ class Spec(_Base):
     models: list[ModelSpec] = Field(min_length=1, description="The models to build, at least one.")
 
     _path: Path | None = PrivateAttr(default=None)
+    #: located warnings found by the loader (spec/rules.py MODEL_WARNINGS): settings Triton ignores
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_model(self) -> Spec:
@@ -583,6 +575,10 @@ class Spec(_Base):
     @property
     def path(self) -> Path | None:
         return self._path
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
 
     @property
     def base_dir(self) -> Path:

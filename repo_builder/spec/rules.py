@@ -4,20 +4,26 @@
 relative to the model) to a shared `Issues`, so that one load reports all of them. `check_ensemble` needs
 the whole spec (the step models) and is run by `Spec`. The models are seen here only for typing:
 spec/models.py imports this module, not the other way round.
+
+Where a rule is Triton's own (its core refuses the config at load), the message quotes Triton's words and
+says what to do instead. Nothing here is stricter than Triton: a setting Triton accepts but ignores, or
+advises against, is a warning (`MODEL_WARNINGS`), not an error.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from repo_builder.spec.problems import Issues, Loc
+from repo_builder.spec.problems import Issues, Loc, Problem
 from repo_builder.triton import releases
+from repo_builder.triton import rules as triton_rules
 from repo_builder.triton.platforms import PLATFORMS
 
 if TYPE_CHECKING:
-    from repo_builder.spec.models import ModelSpec, Spec
+    from repo_builder.spec.models import InputSpec, ModelSpec, OutputSpec, Spec
 
 Rule = Callable[["ModelSpec", Issues], None]
 
@@ -32,9 +38,14 @@ def ensemble_or_source(m: ModelSpec, found: Issues) -> None:
         for key in ("inputs", "outputs"):
             if not getattr(m, key):
                 found.add((key,), f"an ensemble needs its {key} listed (name, dtype, dims)")
-        for key in ("instance_groups", "optimization", "warmup"):
+        triton_words = {
+            "instance_groups": f"instance group should not be specified for ensemble '{m.name}'",
+            "optimization": f"optimization should not be specified for ensemble '{m.name}'",
+            "warmup": f"model_warmup can not be specified for ensemble '{m.name}'",
+        }
+        for key, words in triton_words.items():
             if getattr(m, key):
-                found.add((key,), f"an ensemble has no {key}; set it on the step models")
+                found.add((key,), f"an ensemble has no {key} (Triton: {words}); set it on the step models")
         if m.dynamic_batching is not None and m.dynamic_batching.enabled:
             found.add(("dynamic_batching",), "an ensemble has no dynamic batching; set it on the step models")
     else:
@@ -75,12 +86,45 @@ def dynamic_batching(m: ModelSpec, found: Issues) -> None:
                 ("dynamic_batching", "preferred_batch_size", i),
                 f"{size} is larger than max_batch_size ({mbs}); each preferred size must be in 1..{mbs}",
             )
+    if db.preserve_ordering:
+        if db.priority_levels > 1:
+            found.add(
+                ("dynamic_batching", "priority_levels"),
+                "Only one priority level is allowed when 'preserve_ordering' is true (Triton); set "
+                "priority_levels to 0 or 1, or preserve_ordering: false",
+            )
+        policies: list[tuple[Loc, object]] = [(("default_queue_policy",), db.default_queue_policy)]
+        policies += [(("priority_queue_policy", level), p) for level, p in db.priority_queue_policy.items()]
+        for where, policy in policies:
+            if (
+                policy is not None
+                and getattr(policy, "timeout_action", None) == "DELAY"
+                and getattr(policy, "default_timeout_microseconds", 0) != 0
+            ):
+                found.add(
+                    ("dynamic_batching", *where, "timeout_action"),
+                    "Queue policy can not have DELAY as timeout action when 'preserve_ordering' is true "
+                    "(Triton); use timeout_action REJECT, or preserve_ordering: false",
+                )
 
 
 def instance_groups(m: ModelSpec, found: Issues) -> None:
     """GPU-only targets get no CPU instances; TensorRT profiles are for plans."""
     platform = PLATFORMS[m.target]
     for i, group in enumerate(m.instance_groups or []):
+        if group.gpus and group.kind in ("KIND_CPU", "KIND_MODEL"):
+            found.add(
+                ("instance_groups", i, "gpus"),
+                f"instance group has kind {group.kind} but specifies one or more GPUs (Triton); gpus is for kind "
+                "KIND_GPU (or KIND_AUTO)",
+            )
+        for g, gpu in enumerate(group.gpus or []):
+            if gpu < 0:
+                found.add(
+                    ("instance_groups", i, "gpus", g),
+                    f"instance group specifies invalid or unsupported gpu id {gpu} (Triton); GPU ids are "
+                    "0, 1, ... as nvidia-smi lists them",
+                )
         if platform.gpu_only and group.kind == "KIND_CPU":
             found.add(
                 ("instance_groups", i, "kind"),
@@ -166,6 +210,26 @@ def warmup(m: ModelSpec, found: Issues) -> None:
                 f"{w.batch_size} is larger than {'max_batch_size' if mbs else 'the non-batching size'} "
                 f"({limit}); warmup batch_size must be in 1..{limit}",
             )
+        declared = {t.name: list(t.dims) for t in m.inputs or []}
+        for name, wi in w.inputs.items():
+            if wi.dims is None:
+                continue
+            if -1 in wi.dims:
+                found.add(
+                    ("warmup", i, "inputs", name, "dims"),
+                    f"warmup setting expects all variable-size dimensions are specified for input '{name}' "
+                    f"(Triton); replace each -1 in {wi.dims} with a size",
+                )
+            elif name in declared:
+                problem = triton_rules.warmup_shape_problem(m.name, name, declared[name], wi.dims, mbs, w.batch_size)
+                if problem is not None:
+                    found.add(
+                        ("warmup", i, "inputs", name, "dims"),
+                        f"{problem} (Triton); warmup dims are the input's dims {declared[name]} with a size for each "
+                        "-1",
+                    )
+            elif any(d < 0 for d in wi.dims):
+                found.add(("warmup", i, "inputs", name, "dims"), f"dims {wi.dims} must be sizes >= 1")
         if m.inputs is not None:
             for name in w.inputs:
                 if name not in input_names:
@@ -192,11 +256,93 @@ def tensorrt_shapes(m: ModelSpec, found: Issues) -> None:
                 found.add(("tensorrt", "shapes", name), f"{name!r} is not an input of this model")
 
 
+#: what a non-batching model does instead of a scalar tensor
+SCALAR_FIX = (
+    "a model that does not batch (max_batch_size 0) cannot take or return a scalar in Triton: give the tensor "
+    "dims [1] without reshape and reshape it inside the model (e.g. tf.reshape(x, [])), or let the model batch "
+    "(max_batch_size > 0: dims [1] with reshape [] is then one scalar per batch item)"
+)
+
+
+def reshape_message(kind: str, name: str, dims: list[int], reshape: list[int], mbs: int) -> str | None:
+    """Triton's words for a reshape it refuses, and what to do instead; None when Triton accepts it."""
+    problem = triton_rules.reshape_problem(dims, reshape, mbs)
+    if problem is None:
+        return None
+    words = f"model {kind} '{name}' {problem}"
+    if problem.startswith("cannot have empty reshape"):
+        return f"{words}; {SCALAR_FIX}"
+    if problem.startswith("reshape dimensions"):
+        return f"{words}; got {reshape}"
+    if "number of variable-size" in problem:
+        a, b = dims.count(-1), reshape.count(-1)
+        return (
+            f"{words}: dims {dims} have {a} variable (-1) dimension(s), reshape {reshape} {b}; expected the same number"
+        )
+    if -1 in dims:
+        return (
+            f"{words}: dims {dims}, reshape {reshape}; expected the same element count between each pair of "
+            "variable (-1) dimensions, e.g. dims [2, 4, -1, 6] and reshape [8, -1, 1, 6]"
+        )
+    count = triton_rules.element_count(dims)
+    got = triton_rules.element_count(reshape)
+    return (
+        f"{words}: dims {dims} hold {count} element(s), reshape {reshape} "
+        f"{'is a scalar (needs dims [1])' if not reshape else f'holds {got}'}; expected the same element count"
+    )
+
+
+def tensor_reshapes(m: ModelSpec, found: Issues) -> None:
+    """Each reshape holds what its dims hold, as Triton's core checks it (ValidateIOShape)."""
+    for key, tensors in (("inputs", m.inputs), ("outputs", m.outputs)):
+        for i, t in enumerate(tensors or []):
+            if t.reshape is None:
+                continue
+            message = reshape_message(key[:-1], t.name, list(t.dims), list(t.reshape), m.max_batch_size)
+            if message is not None:
+                found.add((key, i, "reshape"), message)
+
+
+#: Triton's variable for the model's folder in a config's parameters
+MODEL_DIRECTORY = "$$TRITON_MODEL_DIRECTORY"
+
+
+def written_in_model_folder(m: ModelSpec) -> tuple[set[str], set[str]]:
+    """The files and folders repo-builder writes in a model's folder (relative paths)."""
+    folders = {str(v) for v in m.versions}
+    files = {"config.pbtxt"}
+    files |= {posixpath.basename(o.labels) for o in m.outputs or [] if o.labels}
+    warmup_files = {posixpath.basename(wi.file) for w in m.warmup for wi in w.inputs.values() if wi.file}
+    if warmup_files:
+        folders.add("warmup")
+    return files, folders
+
+
+def parameter_files(m: ModelSpec, found: Issues) -> None:
+    """A parameter naming a file in the model folder names one that the build writes: Triton loads the
+    model from that folder and finds nothing else there."""
+    files, folders = written_in_model_folder(m)
+    for key, value in m.parameters.items():
+        if MODEL_DIRECTORY not in value:
+            continue
+        rel = posixpath.normpath(value.split(MODEL_DIRECTORY, 1)[1].lstrip("/") or ".")
+        if rel == "." or rel in files or rel in folders or rel.split("/", 1)[0] in folders:
+            continue
+        found.add(
+            ("parameters", key),
+            f"{value!r} names {rel} in the model folder, which nothing writes: repo-builder writes only "
+            f"{', '.join(sorted(files | {f + '/' for f in folders}))} there, so Triton would not find it when "
+            f"it loads {m.name}. Remove the parameter, or point it at a path that exists in the Triton "
+            "container (e.g. a mounted folder)",
+        )
+
+
 #: every rule of one model entry, in the order its problems are collected
 MODEL_RULES: tuple[Rule, ...] = (
     ensemble_or_source,
     distinct_versions,
     distinct_tensor_names,
+    tensor_reshapes,
     dynamic_batching,
     instance_groups,
     precision,
@@ -205,28 +351,210 @@ MODEL_RULES: tuple[Rule, ...] = (
     warmup,
     version_policy,
     tensorrt_shapes,
+    parameter_files,
 )
 
+#: the fields each rule reads besides name and target: when a field is itself invalid, the rules that
+#: read it are skipped and the others still run, so that one `check` reports every problem
+RULE_READS: dict[Rule, frozenset[str]] = {
+    ensemble_or_source: frozenset(
+        {"source", "steps", "inputs", "outputs", "instance_groups", "optimization", "warmup", "dynamic_batching"}
+    ),
+    distinct_versions: frozenset({"versions"}),
+    distinct_tensor_names: frozenset({"inputs", "outputs"}),
+    tensor_reshapes: frozenset({"inputs", "outputs", "max_batch_size"}),
+    dynamic_batching: frozenset({"dynamic_batching", "max_batch_size"}),
+    instance_groups: frozenset({"instance_groups"}),
+    precision: frozenset({"precision", "calibration", "optimization"}),
+    optimization: frozenset({"optimization", "max_batch_size"}),
+    target_settings: frozenset({"cc_model_filenames", "tensorrt", "tftrt", "python_runtime"}),
+    warmup: frozenset({"warmup", "max_batch_size", "inputs"}),
+    version_policy: frozenset({"version_policy", "versions"}),
+    tensorrt_shapes: frozenset({"tensorrt", "inputs"}),
+    parameter_files: frozenset({"parameters", "versions", "outputs", "warmup"}),
+}
 
-def check_model(m: ModelSpec) -> None:
-    """Run every rule on one model; raises Issues listing all the problems found."""
+
+def check_model(m: ModelSpec, skip: frozenset[str] = frozenset()) -> None:
+    """Run every rule on one model (but those that read a field in `skip`, which is itself invalid);
+    raises Issues listing all the problems found."""
     found = Issues()
     for rule in MODEL_RULES:
-        rule(m, found)
+        if not RULE_READS[rule] & skip:
+            rule(m, found)
     found.raise_if_any()
 
 
+def check_resolved(m: ModelSpec) -> list[str]:
+    """The rules again on a model whose tensors inspection filled in (the spec's own tensors passed them
+    at load): each problem as `path: message`, the path relative to the model entry."""
+    found = Issues()
+    for rule in MODEL_RULES:
+        rule(m, found)
+    lines = []
+    for p in found.problems:
+        loc = p.loc
+        if len(loc) >= 2 and loc[0] in ("inputs", "outputs") and isinstance(loc[1], int):
+            tensors = (m.inputs if loc[0] == "inputs" else m.outputs) or []
+            name = f" ({tensors[loc[1]].name})" if loc[1] < len(tensors) else ""
+            where = triton_rules.where_text(loc[:2]) + name + "".join(f" -> {x}" for x in loc[2:])
+        else:
+            where = triton_rules.where_text(loc)
+        lines.append(f"{where}: {p.message}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------- warnings
+
+Advice = Callable[["ModelSpec"], list[tuple[Loc, str]]]
+
+
+def gpu_settings_on_cpu(m: ModelSpec) -> list[tuple[Loc, str]]:
+    """GPU accelerators on a model whose instances all run on the CPU: Triton loads it and ignores them."""
+    groups = m.instance_groups or []
+    opt = m.optimization
+    if not groups or opt is None or any(g.kind != "KIND_CPU" for g in groups):
+        return []
+    settings: list[tuple[Loc, str]] = []
+    if opt.tensorrt is not None and opt.tensorrt.enabled:
+        settings.append((("optimization", "tensorrt"), "the TensorRT accelerator"))
+    if opt.auto_mixed_precision:
+        settings.append((("optimization", "auto_mixed_precision"), "auto_mixed_precision"))
+    if opt.cuda_graphs or opt.graph_specs:
+        settings.append((("optimization", "cuda_graphs" if opt.cuda_graphs else "graph_specs"), "CUDA graphs"))
+    return [
+        (
+            loc,
+            f"{what} runs only on a GPU, and every instance group of {m.name} is KIND_CPU: Triton ignores it. "
+            "Add a KIND_GPU instance group, or remove the setting",
+        )
+        for loc, what in settings
+    ]
+
+
+def gpus_of_an_auto_group(m: ModelSpec) -> list[tuple[Loc, str]]:
+    """KIND_AUTO with gpus: Triton runs the group on those GPUs where they exist, and refuses the model on
+    a host without them (the group becomes KIND_CPU, which takes no gpus)."""
+    return [
+        (
+            ("instance_groups", i, "kind"),
+            f"KIND_AUTO with gpus {g.gpus}: on a host without these GPUs Triton makes this group KIND_CPU and then "
+            'refuses the model ("has kind KIND_CPU but specifies one or more GPUs"); say KIND_GPU if it needs them',
+        )
+        for i, g in enumerate(m.instance_groups or [])
+        if g.kind == "KIND_AUTO" and g.gpus
+    ]
+
+
+def preferred_batch_sizes(m: ModelSpec) -> list[tuple[Loc, str]]:
+    """Triton's batcher documentation advises against preferred sizes but for TensorRT plans with several
+    optimization profiles (repo-builder's plans have one)."""
+    db = m.dynamic_batching
+    if db is None or not db.enabled or not db.preferred_batch_size or not m.dynamic_batching_on:
+        return []
+    profiles = {name for g in m.instance_groups or [] for name in g.profile or []}
+    if m.target == "tensorrt" and len(profiles) > 1:  # the instance groups use several profiles of the plan
+        return []
+    what = "a TensorRT plan with one optimization profile" if m.target == "tensorrt" else f"a {m.target} model"
+    return [
+        (
+            ("dynamic_batching", "preferred_batch_size"),
+            "Triton's batcher documentation: for most models, preferred_batch_size should not be specified; "
+            "an exception is TensorRT models that specify multiple optimization profiles for different batch "
+            f"sizes. {m.name} is {what}: without preferred sizes the batcher forms batches as large as "
+            f"possible up to max_batch_size ({m.max_batch_size}). Remove it unless measurements show it helps",
+        )
+    ]
+
+
+def empty_warmup_data(m: ModelSpec) -> list[tuple[Loc, str]]:
+    """A 0 in warmup dims (where the input's dim is -1, else it is an error): Triton runs a request with
+    no data, which warms nothing."""
+    return [
+        (
+            ("warmup", i, "inputs", name, "dims"),
+            f"dims {wi.dims} give input '{name}' no data: Triton accepts it, and the warmup warms nothing for "
+            "it; give each dim a size >= 1",
+        )
+        for i, w in enumerate(m.warmup)
+        for name, wi in w.inputs.items()
+        if wi.dims and 0 in wi.dims
+    ]
+
+
+MODEL_WARNINGS: tuple[Advice, ...] = (
+    gpu_settings_on_cpu,
+    gpus_of_an_auto_group,
+    preferred_batch_sizes,
+    empty_warmup_data,
+)
+
+
+def spec_warnings(spec: Spec) -> list[Problem]:
+    """Settings of a valid spec that Triton accepts and ignores, or advises against, located."""
+    return [
+        Problem(("models", i, *loc), message)
+        for i, m in enumerate(spec.models)
+        for warn in MODEL_WARNINGS
+        for loc, message in warn(m)
+    ]
+
+
+def model_io(m: ModelSpec, own: bool = False) -> triton_rules.ModelIO | None:
+    """A model's tensors as an ensemble sees them, or None when the spec leaves them to inspection.
+    `own`: the ensemble's own tensors, which count with their reshape, as Triton takes them."""
+    if m.inputs is None or m.outputs is None:
+        return None
+
+    def info(t: InputSpec | OutputSpec, optional: bool) -> triton_rules.TensorInfo:
+        dims = t.reshape if own and t.reshape is not None else t.dims
+        return triton_rules.TensorInfo(t.dtype, tuple(dims), optional)
+
+    return triton_rules.ModelIO(
+        m.max_batch_size,
+        {t.name: info(t, t.optional) for t in m.inputs},
+        {t.name: info(t, False) for t in m.outputs},
+    )
+
+
+def step_maps(m: ModelSpec) -> list[triton_rules.StepMap]:
+    return [triton_rules.StepMap(s.model, dict(s.input_map), dict(s.output_map)) for s in m.steps or []]
+
+
+def ensemble_problems(
+    m: ModelSpec, models: dict[str, triton_rules.ModelIO | None]
+) -> list[tuple[triton_rules.Where, str]]:
+    """Triton's ensemble rules on `m`, with `models` the tensors of its step models (None: not known
+    yet). Used by the spec (tensors the spec lists) and by the build (tensors inspection found)."""
+    inputs = [t.name for t in m.inputs or []]
+    outputs = [t.name for t in m.outputs or []]
+    steps = step_maps(m)
+    found = triton_rules.ensemble_flow(m.name, inputs, outputs, steps)
+    own = model_io(m, own=True)
+    if own is not None:
+        found += triton_rules.ensemble_mapping(m.name, own, steps, models)
+    return found
+
+
 def check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: Issues) -> None:
-    """Steps name existing models and tensors; data flows from ensemble inputs to ensemble outputs.
+    """Steps name existing models; no cycle through ensembles; Triton's ensemble rules (data flow, and
+    against the step models whose tensors the spec lists).
 
     `m` is models[i] of the spec; `by_name` holds every model of the spec. Locations are relative to the spec.
     """
-    available = {t.name for t in m.inputs or []}
-    produced: set[str] = set()
+    models: dict[str, triton_rules.ModelIO | None] = {}
+    steps_of = {n: [s.model for s in e.steps or []] for n, e in by_name.items() if e.target == "ensemble"}
+    cycle = triton_rules.ensemble_cycle(m.name, steps_of)
     for s, step in enumerate(m.steps or []):
         loc: Loc = ("models", i, "steps", s)
         target = by_name.get(step.model)
-        if target is None or step.model == m.name:
+        if step.model == m.name:
+            found.add(
+                (*loc, "model"),
+                f"an ensemble cannot be its own step (Triton: {triton_rules.cycle_text([m.name, m.name])})",
+            )
+            continue
+        if target is None:
             known = ", ".join(sorted(n for n in by_name if n != m.name))
             found.add((*loc, "model"), f"{step.model!r} is not a model in this spec; models: {known}")
             continue
@@ -236,41 +564,24 @@ def check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: I
                 f"version {step.version} of {step.model} is not built; its versions: "
                 f"{', '.join(map(str, target.versions))} (or -1 for the latest)",
             )
-        if 0 < target.max_batch_size < m.max_batch_size:
-            # Triton refuses to load such an ensemble (core ensemble_utils.cc); a step model that does not
-            # batch at all (max_batch_size 0) is allowed
+        if cycle is not None and len(cycle) > 2 and step.model == cycle[1]:
             found.add(
                 (*loc, "model"),
-                f"{step.model} allows batches up to max_batch_size {target.max_batch_size}, less than "
-                f"this ensemble's {m.max_batch_size}; expected the ensemble's max_batch_size <= "
-                f"{target.max_batch_size}",
+                f"{triton_rules.cycle_text(cycle)}; an ensemble cannot contain itself through other "
+                f"ensembles ({' -> '.join(cycle)})",
             )
-        step_inputs = {t.name for t in target.inputs} if target.inputs is not None else None
-        step_outputs = {t.name for t in target.outputs} if target.outputs is not None else None
-        for model_input, tensor in step.input_map.items():
-            if step_inputs is not None and model_input not in step_inputs:
-                found.add(
-                    (*loc, "input_map", model_input),
-                    f"{model_input!r} is not an input of {step.model}; its inputs: {', '.join(sorted(step_inputs))}",
-                )
-            if tensor not in available:
-                found.add(
-                    (*loc, "input_map", model_input),
-                    f"tensor {tensor!r} is neither an ensemble input nor produced by an earlier step; "
-                    f"available: {', '.join(sorted(available))}",
-                )
-        for model_output, tensor in step.output_map.items():
-            if step_outputs is not None and model_output not in step_outputs:
-                found.add(
-                    (*loc, "output_map", model_output),
-                    f"{model_output!r} is not an output of {step.model}; "
-                    f"its outputs: {', '.join(sorted(step_outputs))}",
-                )
-            available.add(tensor)
-            produced.add(tensor)
-    for o, name in enumerate(t.name for t in m.outputs or []):
-        if name not in produced:
-            found.add(("models", i, "outputs", o, "name"), f"ensemble output {name!r} is not produced by any step")
+            continue
+        models[step.model] = io = model_io(target)
+        explicit = "max_batch_size" in target.model_fields_set  # inspection keeps it (else it may become 0)
+        if io is None and explicit and 0 < target.max_batch_size < m.max_batch_size:
+            found.add(
+                (*loc, "model"),
+                f"ensemble {m.name} allows maximum batch size {m.max_batch_size}, but it contains model "
+                f"{step.model} which only allows maximum batch size to be {target.max_batch_size}; expected the "
+                f"ensemble's max_batch_size <= {target.max_batch_size}",
+            )
+    for where, message in ensemble_problems(m, models):
+        found.add(("models", i, *where), message)
 
 
 # --------------------------------------------------------------------------------------------- deployment

@@ -24,7 +24,7 @@ TFTRT = {
     "source": {"python": "m.py:f"},
     "target": "tftrt",
     "max_batch_size": 4,
-    "inputs": [{"name": "x", "dtype": "FP32", "dims": [3]}],
+    "inputs": [{"name": "x", "dtype": "FP32", "dims": [3]}, {"name": "ids", "dtype": "INT32", "dims": [-1]}],
     "outputs": [{"name": "y", "dtype": "FP32", "dims": [3]}],
     "instance_groups": [{"kind": "KIND_GPU"}],
 }
@@ -34,7 +34,7 @@ ENSEMBLE = {
     "max_batch_size": 4,
     "inputs": [{"name": "a", "dtype": "FP32", "dims": [3]}, {"name": "ids", "dtype": "INT32", "dims": [-1]}],
     "outputs": [{"name": "b", "dtype": "FP32", "dims": [3]}],
-    "steps": [{"model": "trt", "input_map": {"x": "a"}, "output_map": {"y": "b"}}],
+    "steps": [{"model": "trt", "input_map": {"x": "a", "ids": "ids"}, "output_map": {"y": "b"}}],
 }
 
 
