@@ -53,7 +53,7 @@ def inputs_hash(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> str:
     templates = templates_dir()
     template_files = [PLATFORMS[model.target].template, "_macros.pbtxt.j2"]
     if model.target == "python":
-        template_files.append("python_model.py.j2")
+        template_files += ["python_model.py.j2", "_device.py.j2"]
     for name in template_files:
         files[f"template:{name}"] = sha256_tree(templates / name)
     payload = {

@@ -145,10 +145,34 @@ def engine_script(recipes: list[Recipe]) -> str:
 # --------------------------------------------------------------------------------------------- python
 
 
+def gpu_instances(model: ModelSpec) -> bool:
+    """Whether Triton may place an instance of `model` on a GPU: any group but KIND_CPU (KIND_AUTO, and no
+    groups at all, become KIND_GPU on a GPU host)."""
+    groups = model.instance_groups or []
+    return not groups or any(g.kind != "KIND_CPU" for g in groups)
+
+
+def python_runtimes(spec: Spec) -> dict[str, tuple[str, bool]]:
+    """Each python-target model's runtime, and whether it may compute on a GPU."""
+    return {m.name: (m.python_runtime or "onnxruntime", gpu_instances(m)) for m in spec.models if m.target == "python"}
+
+
 def python_runtime_packages(spec: Spec, tag: str) -> list[str]:
-    """Pinned packages the python-target models import, for the container's Python; [] if none."""
-    wanted = {m.python_runtime or "onnxruntime" for m in spec.models if m.target == "python"}
-    if not wanted:
+    """Pinned packages the python-target models import, for the container's Python; [] if none. A runtime
+    that some model runs on GPU instances is its GPU build (which also runs on the CPU): onnxruntime-gpu for
+    the container's CUDA, tensorflow[and-cuda]."""
+    runtimes = python_runtimes(spec)
+    if not runtimes:
         return []
-    pins = releases.RUNTIME_PINS[releases.container_python(tag)]
-    return [f"{name}=={pins[name]}" for name in ("numpy", *sorted(wanted))]
+    python = releases.container_python(tag)
+    pins = releases.RUNTIME_PINS[python]
+    on_gpu = {runtime for runtime, gpu in runtimes.values() if gpu}
+    packages = [f"numpy=={pins['numpy']}"]
+    for runtime in sorted({runtime for runtime, _ in runtimes.values()}):
+        if runtime == "onnxruntime" and runtime in on_gpu:
+            packages.append(f"onnxruntime-gpu=={releases.GPU_ONNXRUNTIME[python, releases.cuda_major(tag)]}")
+        elif runtime == "tensorflow" and runtime in on_gpu:
+            packages.append(f"tensorflow[and-cuda]=={pins['tensorflow']}")
+        else:
+            packages.append(f"{runtime}=={pins[runtime]}")
+    return packages
