@@ -55,7 +55,7 @@ def inputs_hash(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> str:
     templates = templates_dir()
     template_files = [PLATFORMS[model.target].template, "_macros.pbtxt.j2"]
     if model.target == "python":
-        template_files.append("python_model.py.j2")
+        template_files += ["python_model.py.j2", "_device.py.j2"]
     if model.target == "tftrt":
         template_files.append("build_tftrt.py.j2")
     for name in template_files:

@@ -78,7 +78,7 @@ def serve_command(
                 out.print(f"also serving the steps of the selected ensembles: {', '.join(steps)}", highlight=False)
             if previews:
                 out.print(
-                    f"[yellow]CPU preview[/]: {len(previews)} model(s) served through the python backend "
+                    f"[yellow]preview[/]: {len(previews)} model(s) served through the python backend "
                     "(not written into your repository):"
                 )
                 for p in previews:
@@ -94,7 +94,7 @@ def serve_command(
                     timeout=timeout,
                     concurrency=concurrency,
                     perf_duration=perf_duration,
-                    served_configs={p.name: p.config() for p in previews},
+                    served_configs=server.served.configs() if server.served else {},
                     report=report,
                     junit=junit,
                     console=out,

@@ -39,6 +39,7 @@ from repo_builder.deploy.services import (
     gpu_reservation,
     import_names,
     python_runtime_packages,
+    python_runtimes,
 )
 from repo_builder.errors import GeneratorBug, RepoBuilderError
 from repo_builder.spec.models import Spec
@@ -213,7 +214,10 @@ def render_deployment(deployment: Deployment) -> dict[str, str]:
             python=releases.container_python(tag),
             packages=packages,
             modules=import_names(packages),
-            models=[(m.name, m.python_runtime or "onnxruntime") for m in spec.models if m.target == "python"],
+            models=[
+                (name, runtime + (" (GPU instances)" if gpu else " (CPU instances)"))
+                for name, (runtime, gpu) in python_runtimes(spec).items()
+            ],
         )
         files[DOCKERFILE] = dockerfile
         # named by what is installed, so a changed runtime gets a new image and `up` rebuilds it

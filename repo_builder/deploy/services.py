@@ -4,6 +4,7 @@ the packages a python-target model needs in the Triton image."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -189,16 +190,46 @@ def builder_script(recipes: list[Recipe]) -> str:
 # --------------------------------------------------------------------------------------------- python
 
 
+def gpu_instances(model: ModelSpec) -> bool:
+    """Whether Triton may place an instance of `model` on a GPU: any group but KIND_CPU (KIND_AUTO, and no
+    groups at all, become KIND_GPU on a GPU host)."""
+    groups = model.instance_groups or []
+    return not groups or any(g.kind != "KIND_CPU" for g in groups)
+
+
+def python_runtimes(spec: Spec) -> dict[str, tuple[str, bool]]:
+    """Each python-target model's runtime, and whether it may compute on a GPU."""
+    return {m.name: (m.python_runtime or "onnxruntime", gpu_instances(m)) for m in spec.models if m.target == "python"}
+
+
 def python_runtime_packages(spec: Spec, tag: str) -> list[str]:
-    """Pinned packages the python-target models import, for the container's Python; [] if none."""
-    wanted = {m.python_runtime or "onnxruntime" for m in spec.models if m.target == "python"}
-    if not wanted:
+    """Pinned packages the python-target models import, for the container's Python; [] if none. A runtime
+    that some model runs on GPU instances is its GPU build (which also runs on the CPU): onnxruntime-gpu for
+    the container's CUDA, tensorflow[and-cuda]."""
+    runtimes = python_runtimes(spec)
+    if not runtimes:
         return []
-    pins = releases.RUNTIME_PINS[releases.container_python(tag)]
-    return [f"{name}=={pins[name]}" for name in ("numpy", *sorted(wanted))]
+    python = releases.container_python(tag)
+    pins = releases.RUNTIME_PINS[python]
+    on_gpu = {runtime for runtime, gpu in runtimes.values() if gpu}
+    packages = [f"numpy=={pins['numpy']}"]
+    for runtime in sorted({runtime for runtime, _ in runtimes.values()}):
+        if runtime == "onnxruntime" and runtime in on_gpu:
+            packages.append(f"onnxruntime-gpu=={releases.GPU_ONNXRUNTIME[python, releases.cuda_major(tag)]}")
+        elif runtime == "tensorflow" and runtime in on_gpu:
+            packages.append(f"tensorflow[and-cuda]=={pins['tensorflow']}")
+        else:
+            packages.append(f"{runtime}=={pins[runtime]}")
+    return packages
+
+
+#: distributions whose module has another name
+_MODULES = {"onnxruntime-gpu": "onnxruntime"}
 
 
 def import_names(packages: list[str] | tuple[str, ...]) -> list[str]:
-    """The modules the pinned `packages` install (`onnxruntime==1.31.1` -> `onnxruntime`): what the
-    Dockerfile imports once they are installed, so an image whose packages do not load is not built."""
-    return [p.split("==", 1)[0].replace("-", "_") for p in packages]
+    """The modules the pinned `packages` install (`onnxruntime-gpu==1.31.1` -> `onnxruntime`,
+    `tensorflow[and-cuda]==2.21.0` -> `tensorflow`): what the Dockerfile imports once they are installed, so
+    an image whose packages do not load is not built."""
+    names = [re.split(r"[\[=<>~!]", p, maxsplit=1)[0] for p in packages]
+    return [_MODULES.get(n, n).replace("-", "_") for n in names]

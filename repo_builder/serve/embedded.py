@@ -34,7 +34,9 @@ from types import TracebackType
 
 from repo_builder.errors import DeploymentError
 from repo_builder.serve.binary import find_distribution, make_backend_dir
+from repo_builder.serve.gpus import visible_gpus
 from repo_builder.serve.preview import PreviewedModel, ServedRepository, prepare_repository
+from repo_builder.serve.stub import check_numpy
 from repo_builder.triton.server_args import ModelControlMode, ServerArgs, connect_host
 
 LOG = logging.getLogger(__name__)
@@ -189,17 +191,28 @@ class EmbeddedServer:
         if self.process is not None:
             raise DeploymentError("the embedded server is already running")
         dist = find_distribution()
+        check_numpy()
         self._workdir = tempfile.TemporaryDirectory(prefix="repo-builder-serve-")
         work = Path(self._workdir.name)
         try:
             backends = make_backend_dir(dist, work / "backends")
             (work / "cache").mkdir()
+            gpus = visible_gpus()
             self.served = prepare_repository(
-                self.repository, work / "repository", preview=self.preview_enabled, models=self.models
+                self.repository,
+                work / "repository",
+                preview=self.preview_enabled,
+                models=self.models,
+                gpu_host=gpus > 0,
             )
             if self.served.previews:
                 names = ", ".join(p.name for p in self.served.previews)
-                self._progress(f"CPU preview through the python backend for: {names}")
+                self._progress(f"preview through the python backend for: {names}")
+            placed = sorted(
+                {*self.served.placed, *(p.name for p in self.served.previews if any("no GPU" in c for c in p.changes))}
+            )
+            if placed:
+                self._progress(f"no GPU on this host: the GPU instance groups of {', '.join(placed)} run on the CPU")
             attempts = 1 if all(self._ports_requested) else 3  # picked ports can be taken meanwhile
             for attempt in range(attempts):
                 self._launch(dist.binary, dist.libs, backends, work)

@@ -1,32 +1,36 @@
-"""The repository the embedded server serves: a temporary copy of the user's, with a CPU preview.
+"""The repository the embedded server serves: a temporary copy of the user's, with a preview.
 
-The user's repository is never modified. Model folders (all, or those selected and the steps of the
-selected ensembles) are linked into a temporary directory; hidden entries are left out because
-Triton does NOT ignore hidden folders (it tries to load one as a model and, by default, exits),
-top-level files (repo_builder_manifest.json) are not linked, and models whose backend the embedded
-server lacks (TensorFlow, ONNX Runtime, TensorRT) are rewritten as python-backend models with the
-same name, tensors, batching and instance counts, executed on the same artifact by `preview_model.py`.
+The user's repository is never modified, nor written into: model folders (all, or those selected and the steps
+of the selected ensembles) are rebuilt in a temporary directory from links to the user's files, so that what
+the server writes (the python backend's __pycache__) lands there. Hidden entries are left out because Triton
+does NOT ignore hidden folders (it tries to load one as a model and, by default, exits), and top-level files
+(repo_builder_manifest.json) are not linked. Models whose backend the embedded server lacks (TensorFlow, ONNX
+Runtime, TensorRT) are rewritten as python-backend models with the same name, tensors, batching and instance
+groups, executed on the same artifact by the preview's model.py (templates/preview_model.py.j2). On a host
+without GPUs, GPU instance groups are served on the CPU (triton/preview.py `place`); on a GPU host they stay
+there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repo_builder.errors import DeploymentError
+from repo_builder.render.config import render_template
 from repo_builder.repository.layout import CONFIG_NAME, ONNX_NAME, TFTRT_SOURCE_NAME, config_path, version_dir
-from repo_builder.triton.preview import parse_config, preview_config
+from repo_builder.triton.preview import parse_config, place, preview_config
 
 if TYPE_CHECKING:
     from tritonclient.grpc.model_config_pb2 import ModelConfig
 
 
-PREVIEW_SOURCE = Path(__file__).with_name("preview_model.py")
+#: the model.py of every preview (templates/preview_model.py.j2, with templates/_device.py.j2)
+PREVIEW_TEMPLATE = "preview_model.py.j2"
 #: platform or backend -> (how the preview runs it, default artifact name in the version folder)
 _PREVIEWED: dict[str, tuple[str, str]] = {
     "tensorflow_savedmodel": ("tensorflow", "model.savedmodel"),
@@ -64,16 +68,53 @@ class ServedRepository:
     path: Path
     previews: list[PreviewedModel] = field(default_factory=list)
     passed_through: list[str] = field(default_factory=list)
+    #: models served with their GPU groups on the CPU (a host without GPUs): name -> the config served
+    placed: dict[str, str] = field(default_factory=dict)
     left_out: list[str] = field(default_factory=list)
     #: served only because a selected ensemble runs them (empty when every model is served)
     ensemble_steps: list[str] = field(default_factory=list)
+
+    def configs(self) -> dict[str, ModelConfig]:
+        """Every config the server serves in place of the repository's (previews and placed models)."""
+        found = {p.name: p.config() for p in self.previews}
+        found.update({name: parse_config(text, f"{name} as served") for name, text in self.placed.items()})
+        return found
 
 
 def _versions(model_dir: Path) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedModel:
+def _link_tree(source: Path, dest: Path) -> None:
+    """`dest` as a real folder of links to `source`'s entries, its version folders real folders too: what a
+    server writes there (a stub's __pycache__) stays out of `source`."""
+    dest.mkdir()
+    for item in sorted(source.iterdir()):
+        if item.is_dir() and item.name.isdigit():
+            _link_tree(item, dest / item.name)
+        else:
+            os.symlink(item.resolve(), dest / item.name, target_is_directory=item.is_dir())
+
+
+def _serve_as_is(model_dir: Path, config: Any, dest: Path, gpu_host: bool) -> str | None:
+    """A model the server runs itself (python backend, ensembles), linked; its config placed on the host.
+    The config served when placing changed it, else None."""
+    _link_tree(model_dir, dest / model_dir.name)
+    if config is None:
+        return None
+    placed, changes = place(config, gpu_host)
+    if not changes:
+        return None
+    from google.protobuf import text_format
+
+    text = text_format.MessageToString(placed)
+    target = config_path(dest, model_dir.name)
+    target.unlink()
+    target.write_text(text)
+    return text
+
+
+def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path, gpu_host: bool) -> PreviewedModel:
     from google.protobuf import text_format
 
     name = model_dir.name
@@ -106,10 +147,11 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
     if not artifacts:
         raise DeploymentError(f"{name}: no numeric version folder in {model_dir}; nothing to serve")
 
-    config, config_changes = preview_config(config)
+    config, config_changes = preview_config(config, gpu_host)
     changes += config_changes
     signature = config.parameters["TF_SIGNATURE_DEF"].string_value if "TF_SIGNATURE_DEF" in config.parameters else ""
 
+    model_py = render_template(PREVIEW_TEMPLATE)
     out = dest / name
     out.mkdir()
     for item in model_dir.iterdir():  # label files, warmup/ data and the like, which the config names
@@ -120,7 +162,7 @@ def _rewrite(repo: Path, model_dir: Path, config: Any, dest: Path) -> PreviewedM
         vdir.mkdir()
         link_name = "model.savedmodel" if runtime == "tensorflow" else "model.onnx"
         os.symlink(artifact, vdir / link_name)
-        shutil.copyfile(PREVIEW_SOURCE, vdir / "model.py")
+        (vdir / "model.py").write_text(model_py)
         preview = {"runtime": runtime, "artifact": link_name, "source": str(artifact), "signature": signature}
         (vdir / "preview.json").write_text(json.dumps(preview, indent=2) + "\n")
     text = text_format.MessageToString(config)
@@ -150,9 +192,11 @@ def _select(repo: Path, folders: dict[str, Path], models: Sequence[str], config_
 
 
 def prepare_repository(
-    repo: Path, dest: Path, preview: bool = True, models: Sequence[str] | None = None
+    repo: Path, dest: Path, preview: bool = True, models: Sequence[str] | None = None, gpu_host: bool = False
 ) -> ServedRepository:
     """Fill the empty folder `dest` with what the embedded server should serve for `repo`.
+
+    gpu_host: the server sees GPUs (serve/gpus.py); without, GPU instance groups are served on the CPU.
 
     models: serve only these model folders and the steps of the ensembles among them (None: all);
     a name that is no model folder of `repo` raises DeploymentError naming the folders there are.
@@ -187,11 +231,13 @@ def prepare_repository(
         kind = (config.platform or config.backend) if config is not None else ""
         if preview and kind in _PREVIEWED:
             try:
-                served.previews.append(_rewrite(repo, entry, config, dest))
+                served.previews.append(_rewrite(repo, entry, config, dest, gpu_host))
             except DeploymentError as e:
                 problems.append(e.message)
             continue
-        os.symlink(entry, dest / entry.name, target_is_directory=True)
+        placed = _serve_as_is(entry, config, dest, gpu_host)
+        if placed is not None:
+            served.placed[entry.name] = placed
         served.passed_through.append(entry.name)
     if problems:
         raise DeploymentError("\n".join(problems))

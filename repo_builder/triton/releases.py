@@ -8,6 +8,7 @@ Release facts:
   container of the same release (`nvcr.io/nvidia/tensorflow:<tag>-tf2-py3`, which ships TF-TRT and the
   TensorRT of that release), whose last release is 25.02 like the TensorFlow backend's.
 - The container's Python is 3.12 from 24.12 (Ubuntu 24.04), 3.10 before (Ubuntu 22.04).
+- The container's CUDA is 13 from 25.08 (its release notes: "Release 25.08 is based on CUDA 13.0"), 12 before.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ RUNTIME_PINS: dict[str, dict[str, str]] = {
 }
 
 
+#: onnxruntime-gpu for python-target models on GPU instances, by (the container's Python, its CUDA major).
+#: PyPI's onnxruntime-gpu is a CUDA 12 build up to 1.26 and a CUDA 13 build from 1.27 (the nvidia-* pins of
+#: its `cuda` extra); 1.23.2 is the newest with a Python 3.10 wheel. 1.31.1 was seen computing with its CUDA
+#: provider on an H200 with CUDA 13.
+GPU_ONNXRUNTIME: dict[tuple[str, int], str] = {("3.12", 13): "1.31.1", ("3.12", 12): "1.26.0", ("3.10", 12): "1.23.2"}
+
+
 def release(tag: str) -> tuple[int, int]:
     """A `yy.mm` tag as a comparable (yy, mm)."""
     yy, mm = tag.split(".")
@@ -91,3 +99,8 @@ def default_release(tensorflow_backend: bool) -> str:
 def container_python(tag: str) -> str:
     """Python of the Triton container: Ubuntu 24.04 and Python 3.12 from 24.12, Ubuntu 22.04 (3.10) before."""
     return "3.12" if release(tag) >= release("24.12") else "3.10"
+
+
+def cuda_major(tag: str) -> int:
+    """The CUDA major version of release `tag`'s containers."""
+    return 13 if release(tag) >= release("25.08") else 12

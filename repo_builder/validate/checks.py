@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repo_builder.errors import DeploymentError
-from repo_builder.triton.preview import is_preview, preview_config
+from repo_builder.triton.preview import served_by_us
 from repo_builder.validate.configdiff import compare
 from repo_builder.validate.connection import Connection, Protocol, strip_scheme, triton_datatype
 from repo_builder.validate.expected import ExpectedModel, ExpectedRepository, read_repository
@@ -233,12 +233,13 @@ class Validator:
             raise _Skip("no config.pbtxt in the repository (model named by the manifest only)")
         served = self.conn.config(model.name)
         expected = self.served_configs.get(model.name)
-        if expected is None and is_preview(served):  # `repo-builder serve` in another process
-            expected = preview_config(model.config)[0]
+        if expected is None:  # `repo-builder serve` in another process: known by its markers
+            expected = served_by_us(model.config, served)
         preview = expected is not None
         expected = expected if expected is not None else model.config
         differences, filled = compare(expected, served)
-        against = "the embedded server's python-backend preview of config.pbtxt" if preview else str(model.config_path)
+        rewritten = "config.pbtxt as the embedded server rewrites it (preview, placement)"
+        against = rewritten if preview else str(model.config_path)
         if differences:
             raise AssertionError(
                 f"served config differs from {against} in {len(differences)} field(s):\n" + "\n".join(differences)
@@ -584,7 +585,7 @@ def validate(
     timeout: per call, and the deadline for the server to become ready; connect_grace: how long an
     unreachable server (connection refused) is retried before the report fails. skip: check names
     not to run (e.g. {"performance"}). served_configs: configs a server is known to serve in place
-    of the repository's (the embedded server's CPU preview: {p.name: p.config() for p in previews}).
+    of the repository's (the embedded server's previews and placements: `ServedRepository.configs()`).
     models: the names of the repository's models to check (None: all); the server must serve these,
     may serve the repository's others, and must serve nothing the repository does not hold.
     on_progress: called with one line per finished check ("PASS mlp/golden: ...").

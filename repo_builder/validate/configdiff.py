@@ -5,7 +5,8 @@ leave empty. Only these are accepted, each only when the generated value is empt
 value is exactly what Triton fills in:
   * version_policy: latest { num_versions: 1 } (Triton's documented default)
   * instance_group: one group when none is written; per group the name (<model>_<i>),
-    count 1 when 0, and the kind when KIND_AUTO (Triton resolves it to CPU or GPU)
+    count 1 when 0, the kind when KIND_AUTO (Triton resolves it to CPU or GPU), and the gpus of a GPU
+    group that names none (Triton places it on every GPU it sees: `gpus: [0]` on a one-GPU host)
   * optimization.input_pinned_memory / output_pinned_memory { enable: true } (defaults)
   * backend from platform (onnxruntime_onnx -> onnxruntime, ...), platform from backend
   * default_model_filename: the backend's default file name
@@ -59,6 +60,10 @@ def with_server_defaults(expected: ModelConfig, served: ModelConfig) -> tuple[Mo
         ):
             group.kind = got.kind
             filled.append(f"instance_group[{i}].kind")
+        kind = group.kind if group.kind != ModelInstanceGroup.KIND_AUTO else got.kind
+        if kind == ModelInstanceGroup.KIND_GPU and not group.gpus and got.gpus:
+            group.gpus.extend(got.gpus)  # a GPU group that names no GPUs runs on every GPU of the server
+            filled.append(f"instance_group[{i}].gpus")
     if served.HasField("optimization"):
         for pinned in ("input_pinned_memory", "output_pinned_memory"):
             if not exp.optimization.HasField(pinned) and getattr(served.optimization, pinned).enable:

@@ -82,7 +82,7 @@ def test_serves_repository_with_preview(embedded_server: EmbeddedServer, model_r
         expected["tf_scale"] = ("tensorflow_savedmodel", "tensorflow")
     assert {n: (p.original, p.runtime) for n, p in previews.items()} == expected
     assert previews["trt_mlp"].artifacts == {1: (model_repository / "trt_mlp" / "1" / "model.onnx").resolve()}
-    assert "instance_group[0].kind KIND_GPU -> KIND_CPU (no GPU)" in previews["onnx_mlp"].changes
+    assert "instance_group[0].kind KIND_GPU -> KIND_CPU (no GPU on this host)" in previews["onnx_mlp"].changes
     # the user's repository is untouched
     assert not (model_repository / "onnx_mlp" / "1" / "model.py").exists()
     assert (model_repository / "onnx_mlp" / "config.pbtxt").read_text().startswith('name: "onnx_mlp"\nplatform:')

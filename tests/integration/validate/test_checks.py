@@ -155,7 +155,7 @@ def test_preview_is_recognized_from_another_process(
     report = validate(model_repository, url(embedded_server, protocol), protocol, **NO_LOAD)  # type: ignore[arg-type]
     assert report.ok, [(c.id, c.detail) for c in report.failures]
     assert report.get("config", "onnx_mlp").detail.startswith(
-        "equal to the embedded server's python-backend preview of config.pbtxt"
+        "equal to config.pbtxt as the embedded server rewrites it (preview, placement)"
     )
     repo = copy_for_validation(model_repository, tmp_path / "repo")
     config = repo / "onnx_mlp" / "config.pbtxt"
@@ -310,8 +310,7 @@ def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_pat
         assert failed == ["models"] + [f"{m}/ready" for m in missing]
         assert all(c["status"] == "pass" for c in r["checks"] if c["id"].startswith(("py_add/", "trt_mlp/")))
     assert (
-        "CPU preview" in out.getvalue()
-        and "trt_mlp: tensorrt_plan served as a python-backend preview" in out.getvalue()
+        "preview: " in out.getvalue() and "trt_mlp: tensorrt_plan served as a python-backend preview" in out.getvalue()
     )
     assert len(ET.parse(tmp_path / "r.xml").getroot()) == 2
     # the results, one table per protocol, on stdout; the progress and the preview notice on stderr
@@ -319,7 +318,7 @@ def test_serve_with_validate_over_both_protocols(model_repository: Path, tmp_pat
         f"Validation of {repo}"
     ] * 2
     assert "Validation of" not in out.getvalue()
-    assert "CPU preview" not in results.getvalue()
+    assert "preview: " not in results.getvalue()
 
 
 def test_validate_model_filter(embedded_server: EmbeddedServer, model_repository: Path, tmp_path: Path) -> None:

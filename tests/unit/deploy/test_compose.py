@@ -486,7 +486,7 @@ def test_python_target_builds_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
     files = _render_case("python_target", monkeypatch)
     dockerfile = files[compose.DOCKERFILE]
     assert f"FROM nvcr.io/nvidia/tritonserver:{releases.NEWEST_KNOWN_RELEASE}-py3\n" in dockerfile
-    for pin in ("numpy==1.26.4", "onnxruntime==1.31.1", "tensorflow==2.21.0"):
+    for pin in ("numpy==1.26.4", "onnxruntime-gpu==1.31.1", "tensorflow[and-cuda]==2.21.0"):
         assert pin in dockerfile
     triton = _services(files["docker-compose.yml"])["triton"]
     assert triton["build"] == {"context": "./triton-image"}
@@ -495,8 +495,32 @@ def test_python_target_builds_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_python_pins_follow_the_container_python(monkeypatch: pytest.MonkeyPatch) -> None:
     dockerfile = _render_case("pinned_tag", monkeypatch)[compose.DOCKERFILE]
     assert "Python 3.10" in dockerfile
-    assert "onnxruntime==1.23.2" in dockerfile
+    assert "onnxruntime-gpu==1.23.2" in dockerfile  # 24.10: CUDA 12, Python 3.10
     assert "tensorflow" not in dockerfile.split("FROM")[1]
+
+
+def test_python_runtime_is_its_gpu_build_for_gpu_instances() -> None:
+    """A python-target model that may run on a GPU gets the runtime's GPU build for the release's CUDA (one
+    build per runtime: onnxruntime and onnxruntime-gpu shadow each other); KIND_CPU models the CPU build."""
+    from repo_builder.deploy.services import python_runtime_packages
+    from repo_builder.spec.models import Spec
+
+    def spec(*models: dict) -> Spec:
+        return Spec.model_validate({"models": [{"source": {"python": "m:f"}, "target": "python", **m} for m in models]})
+
+    cpu = {"instance_groups": [{"kind": "cpu"}]}
+    assert python_runtime_packages(spec({"name": "a", **cpu}), "25.11") == ["numpy==1.26.4", "onnxruntime==1.31.1"]
+    assert python_runtime_packages(spec({"name": "a", **cpu}, {"name": "b"}), "25.11") == [
+        "numpy==1.26.4",
+        "onnxruntime-gpu==1.31.1",  # 25.08 and later: CUDA 13
+    ]
+    assert python_runtime_packages(spec({"name": "b", "instance_groups": [{"kind": "gpu"}]}), "25.06") == [
+        "numpy==1.26.4",
+        "onnxruntime-gpu==1.26.0",  # CUDA 12: the last CUDA 12 build on PyPI
+    ]
+    tf = {"python_runtime": "tensorflow"}
+    assert python_runtime_packages(spec({"name": "t", **tf}), "25.11")[-1] == "tensorflow[and-cuda]==2.21.0"
+    assert python_runtime_packages(spec({"name": "t", **tf, **cpu}), "25.11")[-1] == "tensorflow==2.21.0"
 
 
 # --------------------------------------------------------------------------------------------- writing
