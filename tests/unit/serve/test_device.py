@@ -70,6 +70,7 @@ def test_model_py_templates_compile_with_the_device_code(template: str) -> None:
         max_batch_size=8,
         inputs="[('x', 'float32')]",
         outputs="[('y', 'float32')]",
+        tf1=False,
     )
     code = render_template(template, **context)
     compile(code, template, "exec")
