@@ -17,14 +17,16 @@ How a model is judged (measured on Triton 2.51, docs/TRITON_FACTS.md "Triton's c
    ValidateInstanceGroup, label files, the instances, warmup) run on a copy whose config says
    `backend: "python"`; the `platform` stays, so platform-dependent rules (an instance group's `profile`
    only for `tensorrt_plan`) still apply. Each version folder gets a do-nothing `model.py`. This host has no
-   GPU, so a KIND_GPU group becomes KIND_CPU without `gpus` in the copy; GPU ids are the one thing the
-   oracle cannot judge here. Ensembles are judged in this pass, with their steps loaded as copies.
+   GPU, so a KIND_GPU group becomes KIND_CPU without `gpus` in the copy (unless it names a negative id,
+   which no host supports); whether the named GPUs exist is the one thing the oracle cannot judge here.
+   Ensembles are judged in this pass, with their steps loaded as copies.
    A model that already uses the python backend is judged as written, with the do-nothing `model.py`
    in version folders that have none (a rendered repository has no artifacts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -142,7 +144,8 @@ class TritonOracle:
             time.sleep(0.2)
         import tritonclient.http as httpclient
 
-        self._client = httpclient.InferenceServerClient(f"127.0.0.1:{self.http_port}", network_timeout=float(os.environ.get("ORACLE_TIMEOUT", "300")))
+        # a load waits for the python stubs of every instance: minutes on a busy 2-core host
+        self._client = httpclient.InferenceServerClient(f"127.0.0.1:{self.http_port}", network_timeout=600)
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -155,10 +158,8 @@ class TritonOracle:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, 9)
                 process.wait(5)
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, 9)  # python backend stubs of the same group, if any are left
-        except (ProcessLookupError, PermissionError):
-            pass
         for region in Path("/dev/shm").glob(f"triton_python_backend_shm_region_oracle{os.getpid()}_*"):
             region.unlink(missing_ok=True)
 
@@ -191,7 +192,6 @@ class TritonOracle:
                 if not copy.accepted:
                     verdicts[name] = copy
             for name in ensembles:  # explicit mode loads an ensemble's steps with it
-
                 verdicts[name] = self._load(name, "python copy")
         self._unload_all()
         return verdicts
@@ -226,10 +226,8 @@ class TritonOracle:
         client = self._client
         for entry in client.get_model_repository_index():  # type: ignore[attr-defined]
             if entry.get("state") in ("READY", "LOADING", "UNAVAILABLE") and entry.get("name"):
-                try:
+                with contextlib.suppress(Exception):  # an unavailable model has nothing to unload
                     client.unload_model(entry["name"])  # type: ignore[attr-defined]
-                except Exception:  # an unavailable model has nothing to unload
-                    pass
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             index = client.get_model_repository_index()  # type: ignore[attr-defined]
@@ -287,7 +285,8 @@ def _make_python_copy(folder: Path) -> None:
     config.backend = "python"
     config.default_model_filename = "model.py"  # the core names the platform's file (model.savedmodel, ...)
     for group in config.instance_group:
-        if group.kind == pb.ModelInstanceGroup.KIND_GPU:
+        # a negative id is unsupported on every host: the group stays as written for the core to refuse it
+        if group.kind == pb.ModelInstanceGroup.KIND_GPU and all(gpu >= 0 for gpu in group.gpus):
             group.kind = pb.ModelInstanceGroup.KIND_CPU
             del group.gpus[:]
     (folder / "config.pbtxt").write_text(text_format.MessageToString(config))

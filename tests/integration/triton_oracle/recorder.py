@@ -67,8 +67,9 @@ class Recorder:
         seen: dict[str, Path] = {}
         for repository in self.repositories.values():
             key = hashlib.sha256(
-                repr(sorted((n, m.config, m.versions, sorted(m.files.items())) for n, m in repository.models.items()))
-                .encode()
+                repr(
+                    sorted((n, m.config, m.versions, sorted(m.files.items())) for n, m in repository.models.items())
+                ).encode()
             ).hexdigest()
             folder = seen.get(key)
             if folder is None:

@@ -63,7 +63,7 @@ def test_the_python_copy_runs_the_instance_group_checks(triton_oracle: TritonOra
 
 def test_a_scalar_input_of_a_non_batching_model_is_refused(triton_oracle: TritonOracle, tmp_path: Path) -> None:
     config = ONNX.replace("max_batch_size: 8", "max_batch_size: 0").replace(
-        'dims: [ 4 ] } ]\noutput', 'dims: [ 1 ] reshape: { shape: [ ] } } ]\noutput'
+        "dims: [ 4 ] } ]\noutput", "dims: [ 1 ] reshape: { shape: [ ] } } ]\noutput"
     )
     verdict = _judge(triton_oracle, tmp_path, config)
     assert not verdict.accepted
@@ -80,3 +80,12 @@ def test_a_python_model_naming_a_missing_execution_environment(triton_oracle: Tr
     assert not verdict.accepted
     assert verdict.message.startswith("Internal: Failed to get the canonical path for ")
     assert verdict.message.endswith("/m/env.tar.gz.")
+
+
+def test_a_negative_gpu_id_is_refused(triton_oracle: TritonOracle, tmp_path: Path) -> None:
+    verdict = _judge(triton_oracle, tmp_path, ONNX + "instance_group [ { kind: KIND_GPU gpus: [ -1 ] } ]\n")
+    assert not verdict.accepted
+    assert verdict.judged == "python copy"
+    assert verdict.message.startswith(
+        "Invalid argument: instance group m_0 of model m specifies invalid or unsupported gpu id -1."
+    )
