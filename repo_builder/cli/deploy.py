@@ -40,8 +40,11 @@ def compose_command(
 
     out = console_out if console_out is not None else Console(highlight=False, soft_wrap=True)
     spec = load_spec(spec_path)
-    for path in write_compose(spec, output, force=force):
+    notes: list[str] = []
+    for path in write_compose(spec, output, force=force, notes=notes):
         out.print(shown_path(path), markup=False)
+    for note in notes:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {note}", markup=False)
     return 0
 
 
