@@ -241,7 +241,11 @@ def staged(repo: Path, force: bool = False, notes: list[str] | None = None) -> I
             if stage.exists():  # a stage of an earlier process with our pid: ours only if marked
                 _discard(stage, real, notes)
             stage.mkdir()
-            (stage / STAGE_MARKER).write_text(f"repo-builder staging folder of {real}\n")
+            try:
+                (stage / STAGE_MARKER).write_text(f"repo-builder staging folder of {real}\n")
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)  # made just now: empty, or holding only the marker
+                raise
         try:
             with writing(repo, replaced=real):
                 yield stage
