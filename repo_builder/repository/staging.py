@@ -244,7 +244,7 @@ def staged(repo: Path, force: bool = False, notes: list[str] | None = None) -> I
             try:
                 (stage / STAGE_MARKER).write_text(f"repo-builder staging folder of {real}\n")
             except BaseException:
-                shutil.rmtree(stage, ignore_errors=True)  # made just now: empty, or holding only the marker
+                _remove_stage(stage)  # made just now: empty, or holding only the marker
                 raise
         try:
             with writing(repo, replaced=real):
@@ -252,7 +252,7 @@ def staged(repo: Path, force: bool = False, notes: list[str] | None = None) -> I
                 shutil.rmtree(work_dir(stage), ignore_errors=True)  # never in a finished repository
                 record_entries(stage, [n for n in os.listdir(stage) if n != STAGE_MARKER])
         except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
+            _remove_stage(stage)
             raise
         with writing(repo, replaced=real):
             _swap(stage, real, notes)
@@ -266,18 +266,24 @@ def _swap(stage: Path, real: Path, notes: list[str] | None) -> None:
         owned = owned_entries(real) or set()
         aside: Path | None = None
         kept = []
-        for name in sorted(os.listdir(real)):
-            if name in owned:
-                continue
-            if name in ours:  # the new repository writes this name: the user's entry moves aside
-                aside = aside or kept_path(real)
-                aside.mkdir(exist_ok=True)
-                os.rename(real / name, aside / name)
-                if notes is not None:
-                    notes.append(f"moved {real / name} aside to {aside / name}: the repository now writes {name}")
-            else:
-                os.rename(real / name, stage / name)
-                kept.append(name)
+        try:
+            for name in sorted(os.listdir(real)):
+                if name in owned:
+                    continue
+                if name in ours:  # the new repository writes this name: the user's entry moves aside
+                    aside = aside or kept_path(real)
+                    aside.mkdir(exist_ok=True)
+                    os.rename(real / name, aside / name)
+                    if notes is not None:
+                        notes.append(
+                            f"moved {real / name} aside to {aside / name}: the repository now writes {name}"
+                        )
+                else:
+                    os.rename(real / name, stage / name)
+                    kept.append(name)
+        except BaseException:
+            _discard(stage, real, notes)  # what was moved goes back; the new repository goes
+            raise
         if notes is not None and [k for k in kept if k not in ALWAYS_KEPT]:
             notes.append(f"kept in {real} (not written by repo-builder): {_listed(kept)}")
         _pause_for_test("before-exchange")
@@ -331,7 +337,7 @@ def _discard(folder: Path, real: Path, notes: list[str] | None) -> None:
     if folder.is_symlink() or not folder.is_dir():
         return
     if (folder / STAGE_MARKER).is_file():
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove_stage(folder)
         return
     owned = owned_entries(folder)
     if owned is None:
@@ -354,6 +360,16 @@ def _discard(folder: Path, real: Path, notes: list[str] | None) -> None:
             notes.append(f"kept {kept}: entries of the previous repository that repo-builder did not write")
     else:
         folder.rmdir()
+
+
+def _remove_stage(stage: Path) -> None:
+    """Remove a marked staging folder, its marker last: a removal cut short leaves it still marked."""
+    with contextlib.suppress(OSError):
+        for item in os.scandir(stage):
+            if item.name != STAGE_MARKER:
+                p = Path(item.path)
+                shutil.rmtree(p, ignore_errors=True) if item.is_dir(follow_symlinks=False) else p.unlink()
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------- the exchange
