@@ -321,9 +321,7 @@ def _atomic_write(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_deployment(
-    deployment: Deployment, *, force: bool = False, notes: list[str] | None = None
-) -> list[Path]:
+def write_deployment(deployment: Deployment, *, force: bool = False, notes: list[str] | None = None) -> list[Path]:
     """Render the deployment's files and write them; returns the written paths.
 
     Everything is rendered and checked before the first file is written; a file repo-builder wrote for

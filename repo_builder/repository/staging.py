@@ -275,9 +275,7 @@ def _swap(stage: Path, real: Path, notes: list[str] | None) -> None:
                     aside.mkdir(exist_ok=True)
                     os.rename(real / name, aside / name)
                     if notes is not None:
-                        notes.append(
-                            f"moved {real / name} aside to {aside / name}: the repository now writes {name}"
-                        )
+                        notes.append(f"moved {real / name} aside to {aside / name}: the repository now writes {name}")
                 else:
                     os.rename(real / name, stage / name)
                     kept.append(name)

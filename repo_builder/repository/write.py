@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repo_builder.errors import RepoBuilderError, SpecError
+from repo_builder.repository.disk import writing
 from repo_builder.repository.layout import (
     MANIFEST_FORMAT,
     WARMUP_DIR,
@@ -29,7 +30,6 @@ from repo_builder.repository.manifest import (
     settings_of,
     write_manifest,
 )
-from repo_builder.repository.disk import writing
 from repo_builder.repository.staging import check_output, repo_lock, staged
 from repo_builder.spec.models import ModelSpec, Spec
 

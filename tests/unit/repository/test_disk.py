@@ -55,9 +55,12 @@ def test_a_read_only_file_system_is_a_located_exit_1(tmp_path: Path, command: st
     read-only mount (a bind mount remounted read-only in a private mount namespace)."""
     ro = tmp_path / "ro"
     spec = write_spec(ro)
-    assert subprocess.run(
-        [sys.executable, "-m", "repo_builder", "render", str(spec)], env={**os.environ, "PYTHONPATH": str(ROOT)}
-    ).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "repo_builder", "render", str(spec)], env={**os.environ, "PYTHONPATH": str(ROOT)}
+        ).returncode
+        == 0
+    )
     before = tree(ro)
     result = _in_namespace("ro", ro, f'"$PY" -m repo_builder {command} "$D/spec.yaml"')
     assert result.returncode == 1, result.stderr

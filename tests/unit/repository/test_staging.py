@@ -213,9 +213,7 @@ def test_killed_writers_leftovers_are_removed_only_when_ours(
     assert (lookalike / "file").read_text() == "keep too"
 
 
-def test_a_swap_killed_between_two_renames_is_completed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_swap_killed_between_two_renames_is_completed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Where there is no atomic exchange, the swap is two renames; the previous repository, left at
     `.<repo>.replaced-<pid>` by a kill between them, goes back to its path at the next command."""
     spec = write_spec(tmp_path)
@@ -241,7 +239,7 @@ def test_two_rename_fallback_keeps_user_entries(
     assert run_cli(capsys, "render", spec).code == 0
     add_user_entries(repo)
     assert run_cli(capsys, "render", spec, "--force").code == 0
-    assert USER_ENTRIES <= {p.name for p in repo.iterdir()}
+    assert {p.name for p in repo.iterdir()} >= USER_ENTRIES
     assert leftovers(tmp_path) == []
 
 
@@ -278,7 +276,9 @@ def test_two_outputs_with_labels_of_one_name_render_distinct_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 13: `a/labels.txt` and `b/labels.txt` silently shared one file."""
-    spec = write_spec(tmp_path, labels=", labels: a/labels.txt}\n      - {name: z, dtype: float32, dims: [3], labels: b/labels.txt")
+    spec = write_spec(
+        tmp_path, labels=", labels: a/labels.txt}\n      - {name: z, dtype: float32, dims: [3], labels: b/labels.txt"
+    )
     for folder, text in (("a", "cat\ndog\n"), ("b", "red\ngreen\nblue\n")):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "labels.txt").write_text(text)
@@ -470,6 +470,8 @@ def test_a_swap_that_cannot_move_a_user_entry_puts_back_what_it_moved(
     monkeypatch.setattr(os, "rename", busy)
     result = run_cli(capsys, "render", spec, "--force")
     assert result.code == 1
-    assert result.stderr.replace("\n", "").startswith(f"error: cannot write the repository {repo}: {repo / 'zz_mounted'}: ")
+    assert result.stderr.replace("\n", "").startswith(
+        f"error: cannot write the repository {repo}: {repo / 'zz_mounted'}: "
+    )
     assert tree(repo) == before
     assert leftovers(tmp_path) == []
