@@ -475,3 +475,20 @@ def test_a_swap_that_cannot_move_a_user_entry_puts_back_what_it_moved(
     )
     assert tree(repo) == before
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["build", "render"])
+def test_build_and_render_refuse_what_the_user_added_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """build checks ownership before converting anything (no TensorFlow needed to get there)."""
+    spec = write_spec(tmp_path)
+    repo = tmp_path / "repo"
+    assert run_cli(capsys, "render", spec).code == 0
+    (repo / "NOTES.txt").write_text("mine\n")
+    before = tree(repo)
+    result = run_cli(capsys, command, spec)
+    assert result.code == 1
+    assert "holds entries repo-builder did not write: NOTES.txt." in result.stderr.replace("\n", "")
+    assert tree(repo) == before
+    assert leftovers(tmp_path) == []
