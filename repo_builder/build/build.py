@@ -22,6 +22,7 @@ from repo_builder.build.results import BuildResult, ModelResult
 from repo_builder.errors import RepoBuilderError, SpecError
 from repo_builder.repository.disk import writing
 from repo_builder.repository.layout import MANIFEST_FORMAT, failed_log_path, logs_path, work_dir
+from repo_builder.repository.lock import repo_lock
 from repo_builder.repository.manifest import (
     BUILT_STATUSES,
     FailedRecord,
@@ -32,7 +33,7 @@ from repo_builder.repository.manifest import (
     settings_of,
     write_manifest,
 )
-from repo_builder.repository.staging import check_output, repo_lock, staged
+from repo_builder.repository.staging import check_output, staged
 from repo_builder.repository.write import carry_model
 from repo_builder.spec.models import ModelSpec, Spec
 

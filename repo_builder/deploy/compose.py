@@ -331,7 +331,7 @@ def write_deployment(deployment: Deployment, *, force: bool = False, notes: list
     disk) is an OutputError naming the file.
     """
     from repo_builder.repository.disk import writing
-    from repo_builder.repository.staging import repo_lock
+    from repo_builder.repository.lock import repo_lock
 
     files = render_deployment(deployment)
     where = deployment.folder

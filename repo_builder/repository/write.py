@@ -21,6 +21,7 @@ from repo_builder.repository.layout import (
     model_dir,
     version_dir,
 )
+from repo_builder.repository.lock import repo_lock
 from repo_builder.repository.manifest import (
     BUILT_STATUSES,
     Manifest,
@@ -30,7 +31,7 @@ from repo_builder.repository.manifest import (
     settings_of,
     write_manifest,
 )
-from repo_builder.repository.staging import check_output, repo_lock, staged
+from repo_builder.repository.staging import check_output, staged
 from repo_builder.spec.models import ModelSpec, Spec
 
 

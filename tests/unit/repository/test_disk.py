@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from repo_builder.repository import staging
+from repo_builder.repository import lock
 from tests.unit.cli_runner import run_cli
 from tests.unit.repository.test_staging import leftovers, tree, write_spec
 
@@ -201,7 +201,7 @@ def test_a_full_disk_during_build_is_exit_1(
     def full(path: Path, fcntl: object) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(staging, "_acquire", full)
+    monkeypatch.setattr(lock, "_acquire", full)
     spec = write_spec(tmp_path)
     result = run_cli(capsys, "build", spec)
     assert result.code == 1, result.stderr
