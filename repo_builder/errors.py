@@ -26,6 +26,11 @@ class ConversionError(RepoBuilderError):
     """A model could not be loaded, converted or verified."""
 
 
+class OutputError(RepoBuilderError):
+    """The repository or the deployment files cannot be written: a full or read-only disk, no permission,
+    another repo-builder writing the same repository. The message names the path."""
+
+
 class DeploymentError(RepoBuilderError):
     """A server could not be started, reached or validated."""
 

@@ -20,7 +20,9 @@ from repo_builder.build.pipeline import convert_model
 from repo_builder.build.pool import Progress, Workers
 from repo_builder.build.results import BuildResult, ModelResult
 from repo_builder.errors import RepoBuilderError, SpecError
+from repo_builder.repository.disk import writing
 from repo_builder.repository.layout import MANIFEST_FORMAT, failed_log_path, logs_path, work_dir
+from repo_builder.repository.lock import repo_lock
 from repo_builder.repository.manifest import (
     BUILT_STATUSES,
     FailedRecord,
@@ -57,15 +59,27 @@ def build(
 
     A failing model is reported with its log and the others still build (BuildResult.ok is False). A
     failed model that the previous repository had keeps its previous build (KEPT), so the repository stays
-    whole. `force` converts every model again (and replaces a folder repo-builder did not write); `only`
+    whole. `force` converts every model again (and writes into a folder holding what repo-builder did not write,
+    keeping it); `only`
     converts just those models and carries the others over. `progress(model, step)` is called with each
     step of each model, in this process.
 
     Raises SpecError for an `--only` name the spec lacks, RepoBuilderError for an output that is not ours
-    to replace; an interrupt drops the staging folder and leaves the previous repository in place.
+    to replace (entries repo-builder did not write, without `force`; with it they are kept, see
+    repository.staging), OutputError for a disk that cannot be written (full, read-only) or a repository
+    another repo-builder is writing; an interrupt drops the staging folder and leaves the previous
+    repository in place.
     """
     repo = Path(os.path.normpath(Path(spec.repository_path(output)).absolute()))
-    check_output(repo, force)
+    with repo_lock(repo), writing(repo, replaced=repo):  # the whole build: two writers would interleave
+        return _build(spec, repo, jobs, force, only, progress)
+
+
+def _build(
+    spec: Spec, repo: Path, jobs: int, force: bool, only: list[str] | None, progress: Progress | None
+) -> BuildResult:
+    notes: list[str] = []
+    check_output(repo, force, spec.path, notes)
     if only:
         unknown = sorted(set(only) - {m.name for m in spec.models})
         if unknown:
@@ -94,7 +108,7 @@ def build(
         return not force and old.inputs_hash == hashes[m.name]
 
     results: dict[str, ModelResult] = {}
-    with staged(repo) as stage:
+    with staged(repo, force, notes) as stage:
         to_convert = []
         for m in spec.models:
             if m.target == "ensemble":
@@ -133,7 +147,7 @@ def build(
         if r.size == 0 and (repo / r.name).exists():
             r.size = size_of(repo / r.name)
     ordered = [results[m.name] for m in spec.models if m.name in results]
-    return BuildResult(repo, ordered)
+    return BuildResult(repo, ordered, notes)
 
 
 def _manifest(

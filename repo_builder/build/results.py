@@ -27,6 +27,8 @@ class ModelResult:
 class BuildResult:
     repository: Path
     models: list[ModelResult]
+    #: what the swap did with entries repo-builder did not write (kept, moved aside)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -127,6 +127,8 @@ def build_command(
                 err.print(f"  log: {log}", markup=False)
             if r.status == ModelStatus.KEPT:
                 err.print("  the repository keeps the previous build of this model", markup=False)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False)
     for path in write_deployment(deployment, force=force):  # rendered once, after the build's manifest
         out.print(f"wrote {path}")
     converted = result.converted

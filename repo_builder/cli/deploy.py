@@ -42,9 +42,12 @@ def compose_command(
 
     out = console_out if console_out is not None else Console(highlight=False, soft_wrap=True)
     spec = load_spec(spec_path)
-    written = write_compose(spec, output, force=force)
+    notes: list[str] = []
+    written = write_compose(spec, output, force=force, notes=notes)
     for path in written:
         out.print(shown_path(path), markup=False)
+    for note in notes:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {note}", markup=False)
     folder = next(p for p in written if p.name == COMPOSE_FILE).parent
     _warn_without_key(spec.triton.restricted_api_key_env, folder / ENV_FILE)
     return 0

@@ -36,7 +36,14 @@ def check_command(spec_path: Path, console_out: Any, console_err: Any = None) ->
 
 def render_command(spec_path: Path, output: Path | None, force: bool, console_out: Any) -> int:
     """Write the repository layout and config.pbtxt files of a spec whose tensors are all given."""
-    written = render_repository(load_spec(spec_path), output, force=force)
+    notes: list[str] = []
+    written = render_repository(load_spec(spec_path), output, force=force, notes=notes)
     for w in written:
-        console_out.print(str(w.config))
+        console_out.print(str(w.config), markup=False)
+    if notes:
+        from rich.console import Console
+
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        for note in notes:
+            err.print(f"note: {note}", markup=False)
     return 0

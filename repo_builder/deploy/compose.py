@@ -422,36 +422,62 @@ def _atomic_write(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_deployment(deployment: Deployment, *, force: bool = False) -> list[Path]:
+def write_deployment(deployment: Deployment, *, force: bool = False, notes: list[str] | None = None) -> list[Path]:
     """Render the deployment's files and write them; returns the written paths.
 
-    Everything is rendered and checked before the first file is written; a file repo-builder did not
-    write, or wrote for another spec, is not replaced unless forced. Generated files this spec no
-    longer needs are removed. The .env with the admin key is created once (`write_env_file`) and never
-    replaced, forced or not; it is among the written paths only when created.
+    Everything is rendered and checked before the first file is written; a file repo-builder wrote for
+    another spec is not replaced unless forced. A file repo-builder did not write is refused, and with
+    `force` moved aside to `<name>.kept-<time>` (never deleted; `notes` gets a line). Generated files
+    this spec no longer needs are removed. The .env with the admin key is created once (`write_env_file`)
+    and never replaced, forced or not; it is among the written paths only when created. Holds the
+    repository's lock; an OSError (full or read-only disk) is an OutputError naming the file.
     """
+    from repo_builder.repository.disk import writing
+    from repo_builder.repository.lock import repo_lock
+
     files = render_deployment(deployment)
-    check_deployment(deployment, force=force)
     where = deployment.folder
-    targets = {where / name: text for name, text in files.items()}
-    for path, text in targets.items():
-        _atomic_write(path, text)
-    env_file = write_env_file(deployment)
-    for name in (DOCKERFILE, PROMETHEUS_CONFIG):
-        stale = where / name
-        if name not in files and stale.is_file() and _ours(stale):
-            stale.unlink()
-            with contextlib.suppress(OSError):
-                stale.parent.rmdir()  # only when empty
+    with repo_lock(deployment.repo), writing(where, "the deployment files in"):
+        check_deployment(deployment, force=force)
+        targets = {where / name: text for name, text in files.items()}
+        for path, text in targets.items():
+            if os.path.lexists(path) and not _ours(path):  # only with force (check_deployment)
+                aside = _kept_name(path)
+                os.rename(path, aside)
+                if notes is not None:
+                    notes.append(f"moved {path} aside to {aside}: it was not written by repo-builder")
+            _atomic_write(path, text)
+        env_file = write_env_file(deployment)
+        for name in (DOCKERFILE, PROMETHEUS_CONFIG):
+            stale = where / name
+            if name not in files and stale.is_file() and _ours(stale):
+                stale.unlink()
+                with contextlib.suppress(OSError):
+                    stale.parent.rmdir()  # only when empty
     return [*targets, *([env_file] if env_file is not None else [])]
 
 
-def write_compose(spec: Spec, output: str | Path | None = None, *, force: bool = False) -> list[Path]:
+def _kept_name(path: Path) -> Path:
+    """A free name beside `path` for a file of the user's that a generated file takes the place of."""
+    import time
+
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    aside = path.with_name(f"{path.name}.kept-{stamp}")
+    n = 1
+    while os.path.lexists(aside):
+        n += 1
+        aside = path.with_name(f"{path.name}.kept-{stamp}-{n}")
+    return aside
+
+
+def write_compose(
+    spec: Spec, output: str | Path | None = None, *, force: bool = False, notes: list[str] | None = None
+) -> list[Path]:
     """Write docker-compose.yml (and its Dockerfile, Prometheus config) next to the repository.
 
     `output` overrides the spec's repository folder, as `-o` does for build. See `write_deployment`.
     """
-    return write_deployment(plan_deployment(spec, output), force=force)
+    return write_deployment(plan_deployment(spec, output), force=force, notes=notes)
 
 
 def shown_path(path: Path) -> str:
@@ -474,7 +500,7 @@ def check_deployment(deployment: Deployment, *, force: bool = False) -> None:
         raise RepoBuilderError(
             f"{listed} exist{'s' if len(foreign) == 1 else ''} and {'was' if len(foreign) == 1 else 'were'} "
             "not written by repo-builder; it would be replaced. Move it away, choose another output "
-            "with -o, or pass --force to replace it."
+            "with -o, or pass --force to move it aside (to <name>.kept-<time>) and write the new one."
         )
     for path in paths:
         first = _first_line(path)

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from repo_builder.errors import GeneratorBug
+from repo_builder.repository.layout import data_file_names
 from repo_builder.spec.models import InputSpec, ModelSpec, OutputSpec, QueuePolicy, Tensors
 from repo_builder.triton.platforms import PLATFORMS
 
@@ -161,6 +162,7 @@ def _optimization(model: ModelSpec) -> dict[str, Any] | None:
 
 
 def _warmup(model: ModelSpec, inputs: list[InputSpec]) -> list[dict[str, Any]]:
+    files = data_file_names([wi.file for w in model.warmup for wi in w.inputs.values() if wi.file])
     found = []
     for w in model.warmup:
         items = []
@@ -175,7 +177,7 @@ def _warmup(model: ModelSpec, inputs: list[InputSpec]) -> list[dict[str, Any]]:
                     "data_type": f"TYPE_{t.dtype}",
                     "dims": _list(dims),
                     "mode": f"{chosen.data if chosen else 'random'}_data",
-                    "file": Path(chosen.file).name if chosen and chosen.file else None,
+                    "file": files[chosen.file] if chosen and chosen.file else None,
                 }
             )
         found.append({"name": w.name, "batch_size": w.batch_size, "count": w.count, "inputs": items})
@@ -234,6 +236,7 @@ def config_context(model: ModelSpec, tensors: Tensors, extras: RenderExtras | No
         parameters.setdefault("TF_SIGNATURE_DEF", model.signature)
     if extras is not None:
         parameters.update(extras.parameters)
+    labels = data_file_names([t.labels for t in tensors.outputs if t.labels], reserved=True)
     return {
         "name": model.name,
         "platform": platform.platform,
@@ -241,7 +244,7 @@ def config_context(model: ModelSpec, tensors: Tensors, extras: RenderExtras | No
         "max_batch_size": model.max_batch_size,
         "version_policy": _version_policy(model),
         "inputs": [_tensor(t) for t in tensors.inputs],
-        "outputs": [_tensor(t, Path(t.labels).name if t.labels else None) for t in tensors.outputs],
+        "outputs": [_tensor(t, labels.get(t.labels) if t.labels else None) for t in tensors.outputs],
         "dynamic_batching": _dynamic_batching(model),
         "instance_groups": _instance_groups(model),
         "optimization": _optimization(model),

@@ -67,3 +67,55 @@ def version_dir(repo: Path, model: str, version: int) -> Path:
     """A numeric version folder: the artifact, and for a TensorRT plan the ONNX it is built from, the
     recipe and the caches beside model.plan."""
     return repo / model / str(version)
+
+
+#: the folder of a model's warmup data files (Triton reads `input_data_file` from there)
+WARMUP_DIR = "warmup"
+
+
+def _reserved_in_model_dir(name: str) -> bool:
+    """Names a model folder holds besides label files: the config, reference, log, warmup folder and
+    numeric version folders (compared without case: a case-insensitive disk would make them one)."""
+    folded = name.casefold()
+    return folded in {n.casefold() for n in (CONFIG_NAME, REFERENCE_NAME, LOG_NAME, WARMUP_DIR)} or name.isdigit()
+
+
+def data_file_names(paths: list[str], reserved: bool = False) -> dict[str, str]:
+    """The file name in the model folder (or its warmup folder) of each data file the spec names.
+
+    A file keeps its own name when no other file of the model has that name and it is not one of the
+    folder's own (config.pbtxt, a version number... when `reserved`); otherwise it is named after its
+    path (`a/labels.txt` -> `a_labels.txt`), and numbered if that is taken too. The names depend only
+    on the set of paths, so the config and the writer agree, and two files never share a name.
+    """
+    distinct = sorted(set(paths))
+
+    def base(path: str) -> str:
+        return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+    def clashes(name: str) -> bool:
+        return reserved and _reserved_in_model_dir(name)
+
+    counts: dict[str, int] = {}
+    for p in distinct:
+        counts[base(p).casefold()] = counts.get(base(p).casefold(), 0) + 1
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for p in distinct:  # first the unique names, so a flattened path never takes one of them
+        if counts[base(p).casefold()] == 1 and not clashes(base(p)):
+            names[p] = base(p)
+            taken.add(base(p).casefold())
+    for p in distinct:
+        if p in names:
+            continue
+        parts = [s for s in p.replace("\\", "/").split("/") if s not in ("", ".", "..")]
+        candidate = "_".join(parts) or "data"
+        stem, dot, suffix = candidate.rpartition(".")
+        stem, suffix = (stem, f".{suffix}") if dot and stem else (candidate, "")
+        n = 1
+        while candidate.casefold() in taken or clashes(candidate):
+            n += 1
+            candidate = f"{stem}.{n}{suffix}"
+        names[p] = candidate
+        taken.add(candidate.casefold())
+    return names

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from repo_builder.repository.layout import MANIFEST_FORMAT, manifest_path
+from repo_builder.repository.layout import LOG_NAME, MANIFEST_FORMAT, MANIFEST_NAME, manifest_path
 from repo_builder.spec.models import ModelSpec
 from repo_builder.triton.platforms import PLATFORMS
 
@@ -112,6 +112,9 @@ class Manifest(_Record):
     spec: str | None = None
     models: dict[str, ManifestEntry] | None = None
     failed: dict[str, FailedRecord] | None = None
+    #: the top-level names of the repository that repo-builder wrote (recorded at the swap); a later
+    #: build, render or compose replaces only these, and never deletes anything else
+    entries: list[str] | None = None
 
 
 def model_entry(model: ModelSpec, status: ModelStatus, *, tensors: bool = False, **fields: Any) -> ManifestEntry:
@@ -199,3 +202,46 @@ def dump_manifest(manifest: Manifest | dict[str, Any]) -> str:
 def settings_of(model: ModelSpec) -> dict[str, Any]:
     """The spec's settings of a model, as recorded in the manifest."""
     return model.model_dump(mode="json", exclude_none=True)
+
+
+#: where releases before the layout change kept the manifest: such a repository is still ours to replace
+LEGACY_MANIFEST = (".repo_builder", "manifest.json")
+
+
+def owned_entries(folder: Path) -> set[str] | None:
+    """The top-level names of `folder` that repo-builder wrote, as its manifest records them (`entries`;
+    a manifest written before they were recorded: its models' folders and failed models' logs), the
+    manifest included. None when the folder has no manifest. A name that is not a plain file name
+    (a path, `..`) is never one of ours, whatever the file says."""
+    legacy = folder.joinpath(*LEGACY_MANIFEST)
+    path = manifest_path(folder)
+    if path.is_file():
+        owned = {MANIFEST_NAME}
+    elif legacy.is_file():
+        owned, path = {LEGACY_MANIFEST[0]}, legacy
+    else:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return owned
+    if not isinstance(data, dict):
+        return owned
+    entries = data.get("entries")
+    if isinstance(entries, list):
+        owned.update(e for e in entries if isinstance(e, str))
+    else:
+        for key, suffix in (("models", ""), ("failed", f".{LOG_NAME}")):
+            if isinstance(data.get(key), dict):
+                owned.update(f"{name}{suffix}" for name in data[key] if isinstance(name, str))
+    return {n for n in owned if n and n not in (".", "..") and "/" not in n and "\\" not in n and "\0" not in n}
+
+
+def record_entries(folder: Path, entries: list[str]) -> None:
+    """Record in the folder's manifest which of its top-level names repo-builder wrote."""
+    path = manifest_path(folder)
+    if not path.is_file():
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["entries"] = sorted(entries)
+    path.write_text(dump_manifest(data), encoding="utf-8")

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repo_builder.errors import RepoBuilderError, SpecError
-from repo_builder.repository.layout import MANIFEST_FORMAT, config_path, logs_path, model_dir, version_dir
+from repo_builder.repository.disk import writing
+from repo_builder.repository.layout import (
+    MANIFEST_FORMAT,
+    WARMUP_DIR,
+    config_path,
+    data_file_names,
+    logs_path,
+    model_dir,
+    version_dir,
+)
+from repo_builder.repository.lock import repo_lock
 from repo_builder.repository.manifest import (
     BUILT_STATUSES,
     Manifest,
@@ -57,14 +67,14 @@ def write_model_layout(stage: Path, spec: Spec, model: ModelSpec, config_text: s
     config_path(stage, model.name).write_text(config_text)
     for v in model.versions:
         version_dir(stage, model.name, v).mkdir(exist_ok=True)
-    for out in model.outputs or []:
-        if out.labels:
-            shutil.copy2(spec.resolve(out.labels), folder / Path(out.labels).name)
-    for w in model.warmup:
-        for wi in w.inputs.values():
-            if wi.file:
-                (folder / "warmup").mkdir(exist_ok=True)
-                shutil.copy2(spec.resolve(wi.file), folder / "warmup" / Path(wi.file).name)
+    # the names the config refers to (render/config.py): never config.pbtxt, never one file for two paths
+    labels = data_file_names([out.labels for out in model.outputs or [] if out.labels], reserved=True)
+    for path, name in labels.items():
+        shutil.copy2(spec.resolve(path), folder / name)
+    warmup = data_file_names([wi.file for w in model.warmup for wi in w.inputs.values() if wi.file])
+    for path, name in warmup.items():
+        (folder / WARMUP_DIR).mkdir(exist_ok=True)
+        shutil.copy2(spec.resolve(path), folder / WARMUP_DIR / name)
     return Written(model.name, config_path(stage, model.name))
 
 
@@ -105,9 +115,11 @@ def clear_except(folder: Path, keep: Path) -> None:
         folder.rmdir()
 
 
-def render_repository(spec: Spec, output: str | Path | None = None, force: bool = False) -> list[Written]:
-    """Write the layout and configs of a spec whose tensors are all given (no conversion)."""
-    from repo_builder import __version__
+def render_repository(
+    spec: Spec, output: str | Path | None = None, force: bool = False, notes: list[str] | None = None
+) -> list[Written]:
+    """Write the layout and configs of a spec whose tensors are all given (no conversion). `notes` gets a
+    line for each entry repo-builder did not write that `force` kept or moved aside."""
     from repo_builder.render.config import render_config
     from repo_builder.spec.models import spec_tensors
 
@@ -127,8 +139,17 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
             + "\nList their inputs and outputs, or use `repo-builder build`, "
             "which reads them from the models."
         )
-    repo = spec.repository_path(output)
-    check_output(repo, force)
+    given = spec.repository_path(output)
+    repo = Path(os.path.normpath(given.absolute()))
+    with repo_lock(repo), writing(repo, replaced=repo):
+        written = _render(spec, repo, texts, force, notes)
+    return [Written(w.model, config_path(given, w.model)) for w in written]
+
+
+def _render(spec: Spec, repo: Path, texts: dict[str, str], force: bool, notes: list[str] | None) -> list[Written]:
+    from repo_builder import __version__
+
+    check_output(repo, force, spec.path, notes)
     previous = read_manifest(repo)
     built = sorted(
         name
@@ -141,7 +162,7 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
             "only and would replace them. Choose another output with -o, or pass --force to replace them."
         )
     written = []
-    with staged(repo) as stage:
+    with staged(repo, force, notes) as stage:
         for model in spec.models:
             written.append(write_model_layout(stage, spec, model, texts[model.name]))
         manifest = Manifest(
@@ -151,7 +172,7 @@ def render_repository(spec: Spec, output: str | Path | None = None, force: bool 
             models={m.name: model_entry(m, ModelStatus.RENDERED, settings=settings_of(m)) for m in spec.models},
         )
         write_manifest(stage, manifest)
-    return [Written(w.model, config_path(repo, w.model)) for w in written]
+    return written
 
 
 def link_tree(src: Path, dest: Path) -> None:

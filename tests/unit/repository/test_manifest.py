@@ -116,6 +116,7 @@ def test_render_writes_rendered_entries(tmp_path: Path) -> None:
     assert isinstance(manifest, Manifest) and manifest.models is not None
     assert {m.status for m in manifest.models.values()} == {ModelStatus.RENDERED}
     assert sorted(json.loads((tmp_path / "repo" / "repo_builder_manifest.json").read_text())) == [
+        "entries",
         "format",
         "generator",
         "models",
