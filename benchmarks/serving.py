@@ -63,23 +63,23 @@ def build_repository(folder: Path) -> Path:
     return repo
 
 
-def add_single_instance_copy(repo: Path) -> str:
-    """image_cnn as image_cnn_single: no dynamic_batching, instance_group [{count: 1, kind: KIND_CPU}]."""
+def add_single_instance_copy(repo: Path, source: str = IMAGE, name: str = SINGLE, kind: str = "KIND_CPU") -> str:
+    """`source` as `name`: no dynamic_batching, instance_group [{count: 1, kind: kind}]."""
     from google.protobuf import text_format
     from tritonclient.grpc.model_config_pb2 import ModelConfig, ModelInstanceGroup
 
-    shutil.copytree(repo / IMAGE, repo / SINGLE)
-    config = text_format.Parse((repo / IMAGE / "config.pbtxt").read_text(), ModelConfig())
-    config.name = SINGLE
+    shutil.copytree(repo / source, repo / name)
+    config = text_format.Parse((repo / source / "config.pbtxt").read_text(), ModelConfig())
+    config.name = name
     config.ClearField("dynamic_batching")
     config.ClearField("instance_group")
-    config.instance_group.add(kind=ModelInstanceGroup.KIND_CPU, count=1)
+    config.instance_group.add(kind=ModelInstanceGroup.Kind.Value(kind), count=1)
     text = text_format.MessageToString(config)
-    (repo / SINGLE / "config.pbtxt").write_text(text)
+    (repo / name / "config.pbtxt").write_text(text)
     manifest_path = repo / "repo_builder_manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    entry = dict(manifest["models"][IMAGE], dynamic_batching=False)
-    manifest["models"][SINGLE] = entry  # same reference inputs as image_cnn
+    entry = dict(manifest["models"][source], dynamic_batching=False)
+    manifest["models"][name] = entry  # same reference inputs as the source
     manifest_path.write_text(json.dumps(manifest, indent=2))
     return text
 

@@ -18,6 +18,7 @@ from repo_builder.validate.connection import Connection, Protocol, strip_scheme,
 from repo_builder.validate.expected import ExpectedModel, ExpectedRepository, read_repository
 from repo_builder.validate.load import Target, check_sample, grpc_request, http_request, run_load
 from repo_builder.validate.report import CheckResult, Report
+from repo_builder.verify.compare import on_device
 
 if TYPE_CHECKING:
     import numpy as np
@@ -328,7 +329,8 @@ class Validator:
         inputs, outputs = ref
         if not inputs or not outputs:
             raise AssertionError(f"reference {model.manifest.reference} has no input/ or output/ arrays")
-        tol = model.tolerance
+        device = self.device(model)
+        tol = on_device(model.tolerance, device)
         mbs = model.max_batch_size
         if mbs > 0:
             rows = min(len(v) for v in list(inputs.values()) + list(outputs.values()))
@@ -370,12 +372,28 @@ class Validator:
                             f"first at {list(at)}: served {_value(served[at])}, "
                             f"reference {_value(expected[at])}"
                         )
-        data = {"batch_sizes": sizes, "max_abs_error": worst, "tolerance": tol}
+        data = {"batch_sizes": sizes, "max_abs_error": worst, "tolerance": tol, "device": device}
         if problems:
-            raise AssertionError("outputs differ from the reference:\n" + "\n".join(problems))
+            raise AssertionError(f"outputs computed on the {device} differ from the reference:\n" + "\n".join(problems))
         where = f"batch sizes {', '.join(map(str, sizes))}" if sizes != [0] else "no batching"
         errors = ", ".join(f"{k} {v:.2g}" for k, v in worst.items())
-        return f"matches the reference at {where} (max |diff|: {errors})", data
+        return f"matches the reference on the {device} at {where} (max |diff|: {errors})", data
+
+    def device(self, model: ExpectedModel, seen: frozenset[str] = frozenset()) -> str:
+        """Where the server computes `model`: "GPU" when an instance group of it (of a step, for an
+        ensemble) is on a GPU, else "CPU"."""
+        from tritonclient.grpc.model_config_pb2 import ModelInstanceGroup
+
+        assert self.conn is not None
+        served = self.conn.config(model.name)
+        if any(g.kind == ModelInstanceGroup.KIND_GPU for g in served.instance_group):
+            return "GPU"
+        steps = {s.model_name for s in served.ensemble_scheduling.step} - seen - {model.name}
+        for name in sorted(steps):
+            step = self.repo.models.get(name)
+            if step is not None and self.device(step, seen | {model.name}) == "GPU":
+                return "GPU"
+        return "CPU"
 
     def _concurrent(
         self, model: ExpectedModel, threads: int, *, requests: int = 0, duration: float = 0.0

@@ -98,7 +98,7 @@ def test_an_ensemble_that_computes_something_else_fails_golden(
     )
     assert [c.id for c in report.failures] == ["tabular_pipeline/golden"]
     detail = report.get("golden", "tabular_pipeline").detail
-    assert detail.startswith("outputs differ from the reference:\nv1 batch 1, output 'probs':")
+    assert detail.startswith("outputs computed on the CPU differ from the reference:\nv1 batch 1, output 'probs':")
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

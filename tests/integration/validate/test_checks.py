@@ -106,7 +106,7 @@ def test_wrong_reference_output_fails_golden(
     served = float(np.float32(2) * ref["input/x"][0, 2] + np.float32(1))  # what the model computes
     want = float(ref["output/y"][0, 2])
     detail = report.get("golden", "py_add").detail
-    assert detail.splitlines()[0] == "outputs differ from the reference:"
+    assert detail.splitlines()[0] == "outputs computed on the CPU differ from the reference:"
     assert detail.splitlines()[1] == (
         "v1 batch 1, output 'y': 1 of 4 values beyond atol=1e-05 rtol=0.0001; max |diff| 0.5; "
         f"first at [0, 2]: served {served:.8g}, reference {want:.8g}"

@@ -1,0 +1,154 @@
+"""GPU benchmark: what the generated config buys on a GPU, and how close the server gets to the raw engine.
+
+    python -m benchmarks.gpu_serving build OUT      here (TensorFlow): ResNet-50 (224x224, random weights) built
+                                                    with the tool's defaults (target onnx) into OUT/repo, plus a
+                                                    copy with no dynamic batching and one GPU instance
+    python -m benchmarks.gpu_serving run OUT [-d S]  on the GPU host: both served by the embedded tritonserver on
+                                                    the GPU, loaded with the validator's probe over gRPC at
+                                                    concurrency 1, 16 and 64 (S seconds per level), then plain
+                                                    ONNX Runtime CUDA in one process at max_batch_size
+
+The embedded server has no ONNX Runtime backend: both copies run as python-backend previews computing with
+ONNX Runtime's CUDA provider on the instance's GPU (templates/preview_model.py.j2), with the config's batching
+and instances. Prints one JSON document (also OUT/gpu_serving.json). Targets: the default config at least 3x
+the unbatched one at concurrency 64; the server at least 0.7x plain ONNX Runtime CUDA at the same batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.measure import build_cmd
+from benchmarks.serving import _level, add_single_instance_copy, probe, statistics
+
+MODEL = "resnet50"
+SINGLE = "resnet50_single"  # the same model: no dynamic batching, one instance on the GPU
+LEVELS = (1, 16, 64)
+
+
+def build(out: Path) -> Path:
+    """ResNet-50 as `repo-builder build` writes it by default, and the single-instance unbatched copy."""
+    spec = {
+        "repository": "repo",
+        "models": [
+            {
+                "name": MODEL,
+                "source": {"python": f"{Path(__file__).with_name('gpu_models.py')}:resnet50"},
+                "target": "onnx",
+            }
+        ],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    spec_path = out / "gpu_serving.yaml"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    done = subprocess.run(build_cmd(str(spec_path), "-o", str(out / "repo"), "--force"), check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"building {spec_path} failed (exit {done.returncode})")
+    add_single_instance_copy(out / "repo", source=MODEL, name=SINGLE, kind="KIND_GPU")
+    return out / "repo"
+
+
+def raw_engine(onnx: Path, batch: int, seconds: float) -> dict[str, Any]:
+    """Plain ONNX Runtime with the CUDA provider in this process: images per second at `batch`."""
+    import numpy as np
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
+    session = ort.InferenceSession(str(onnx), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    if session.get_providers()[0] != "CUDAExecutionProvider":
+        raise SystemExit(f"ONNX Runtime did not take the CUDA provider: {session.get_providers()}")
+    feed_name = session.get_inputs()[0].name
+    x = np.random.default_rng(0).standard_normal((batch, 224, 224, 3)).astype(np.float32)
+    for _ in range(10):
+        session.run(None, {feed_name: x})
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        session.run(None, {feed_name: x})
+        runs += 1
+    elapsed = time.perf_counter() - start
+    return {
+        "batch": batch,
+        "runs": runs,
+        "ms_per_batch": round(1000 * elapsed / runs, 3),
+        "throughput": round(runs * batch / elapsed, 1),
+        "providers": session.get_providers(),
+    }
+
+
+def run(out: Path, duration: float) -> dict[str, Any]:
+    from repo_builder.serve.embedded import EmbeddedServer
+    from repo_builder.serve.gpus import visible_gpus
+
+    repo = out / "repo"
+    config = (repo / MODEL / "config.pbtxt").read_text()
+    max_batch = int(next(line.split(":")[1] for line in config.splitlines() if line.startswith("max_batch_size")))
+    gpu = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True
+    ).stdout.strip()
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "device": gpu,
+        "gpus_seen": visible_gpus(),
+        "cpus": platform.processor() or platform.machine(),
+        "duration_s_per_level": duration,
+        "configs": {m: (repo / m / "config.pbtxt").read_text() for m in (MODEL, SINGLE)},
+        "levels": {},
+        "batching": {},
+    }
+    with EmbeddedServer(repo, log_file=out / "gpu_serving_server.log") as server:
+        url = server.grpc_url
+        for model in (MODEL, SINGLE):
+            probe(repo, url, "grpc", model, (16,), 2.0)  # warm-up: CUDA kernels, batcher
+        for model in (MODEL, SINGLE):
+            before = statistics(url, "grpc", model)
+            levels = probe(repo, url, "grpc", model, LEVELS, duration, processes=4)
+            after = statistics(url, "grpc", model)
+            results["levels"][model] = [_level(lv) for lv in levels]
+            inferences = after["inference_count"] - before["inference_count"]
+            executions = after["execution_count"] - before["execution_count"]
+            results["batching"][model] = round(inferences / executions, 2) if executions else None
+    results["raw_onnxruntime_cuda"] = raw_engine(repo / MODEL / "1" / "model.onnx", max_batch, max(duration, 5.0))
+    default = {lv["concurrency"]: lv for lv in results["levels"][MODEL]}
+    single = {lv["concurrency"]: lv for lv in results["levels"][SINGLE]}
+    top = LEVELS[-1]
+    batched_ratio = default[top]["throughput"] / single[top]["throughput"] if single[top]["throughput"] else None
+    raw_ratio = default[top]["throughput"] / results["raw_onnxruntime_cuda"]["throughput"]
+    results["ratios"] = {
+        f"default / unbatched throughput at c={top}": round(batched_ratio, 2) if batched_ratio else None,
+        f"served (c={top}) / raw ONNX Runtime CUDA (batch {max_batch}) throughput": round(raw_ratio, 2),
+    }
+    results["targets"] = {
+        "default >= 3x unbatched at c=64": bool(batched_ratio and batched_ratio >= 3.0),
+        "served >= 0.7x raw engine at the same batch size": raw_ratio >= 0.7,
+    }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_serving", description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["build", "run"])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("-d", "--duration", type=float, default=10.0, help="seconds per concurrency level")
+    args = parser.parse_args(argv)
+    if args.what == "build":
+        print(build(args.out))
+        return 0
+    results = run(args.out, args.duration)
+    text = json.dumps(results, indent=2)
+    (args.out / "gpu_serving.json").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
