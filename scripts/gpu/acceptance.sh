@@ -22,10 +22,10 @@ run)
   venv="$out/venv"
   # numpy 1 in the venv's own site-packages (the 2.51 python backend breaks under numpy 2); the host's
   # packages (CUDA and cuDNN libraries from its nvidia-* wheels, typer, rich ...) appended after it
-  python3 -m venv "$venv"
+  python3 -m venv --without-pip "$venv"  # pip is the host's (a system Python may lack ensurepip)
   host_site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   venv_site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  "$venv/bin/python" -m pip install -q --no-index --no-deps --no-compile "$wheels"/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --target "$venv_site" "$wheels"/*.whl
   echo "$host_site" > "$venv_site/zz_host_site.pth"
   "$venv/bin/python" -c 'import numpy, onnxruntime as ort; print("numpy", numpy.__version__, "onnxruntime", ort.__version__, ort.get_available_providers())'
   nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi: no GPU here"
