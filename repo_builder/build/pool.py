@@ -308,10 +308,9 @@ class Workers:
     def _hand(self, worker: _Worker, task: Task, model: ModelSpec) -> None:
         worker.model, worker.began, worker.step, worker.result = model, None, "start", False
         self._busy.append(worker)
-        try:
+        # a worker that is gone: its connection reads EOF next, and the model fails with why
+        with contextlib.suppress(OSError):
             worker.conn.send((task, self.spec, model, str(self.stage)))
-        except OSError:
-            pass  # the worker is gone: its connection reads EOF next, and the model fails with why
 
     def _receive(self, worker: _Worker, results: dict[str, ModelResult]) -> None:
         assert worker.model is not None

@@ -132,7 +132,10 @@ def build(
     model_timeout: Annotated[
         float,
         typer.Option(
-            "--model-timeout", min=0, metavar="SECONDS", help="Stop a model that takes longer and fail it (0: no limit)."
+            "--model-timeout",
+            min=0,
+            metavar="SECONDS",
+            help="Stop a model that takes longer and fail it (0: no limit).",
         ),
     ] = 3600.0,
 ) -> None:

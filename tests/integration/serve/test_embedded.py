@@ -173,9 +173,8 @@ def test_serve_names_the_model_whose_config_triton_refuses(tmp_path: Path) -> No
     repo = py_add_repository(tmp_path / "repo")
     (repo / "bad" / "1").mkdir(parents=True)
     (repo / "bad" / "1" / "model.py").write_text(PY_ADD_MODEL)
-    (repo / "bad" / "config.pbtxt").write_text(
-        textwrap.dedent(CONFIGS["py_add"]).replace('"py_add"', '"bad"').replace("dims: [ 4 ] } ]\noutput", "dims: [ -7 ] } ]\noutput")
-    )
+    config = textwrap.dedent(CONFIGS["py_add"]).replace('"py_add"', '"bad"')
+    (repo / "bad" / "config.pbtxt").write_text(config.replace("dims: [ 4 ] } ]\noutput", "dims: [ -7 ] } ]\noutput"))
     assert "-7" in (repo / "bad" / "config.pbtxt").read_text()
     log = tmp_path / "triton.log"
     done = subprocess.run(

@@ -168,7 +168,12 @@ def test_a_stopped_tritonserver_ends_the_run_within_a_minute_without_traceback(
         try:
             started = time.monotonic()
             report = validate(
-                model_repository, url, protocol, timeout=10, on_progress=progress, concurrency=(1, 4, 16)  # type: ignore[arg-type]
+                model_repository,
+                url,
+                protocol,
+                timeout=10,
+                on_progress=progress,
+                concurrency=(1, 4, 16),  # type: ignore[arg-type]
             )
             seconds = time.monotonic() - started
         finally:

@@ -24,12 +24,12 @@ I1202 07:06:13.649471 16705 model_lifecycle.cc:777] "failed to load 'broken'"
 | exit_timeout                     | 13                                       |
 +----------------------------------+------------------------------------------+
 error: creating server: Internal - failed to load all models
-"""
+"""  # noqa: E501 - Triton's lines as it writes them
 
 #: a config Triton refuses while polling the repository: no status row, only this line
 POLL_FAILED = r"""E1202 07:05:55.113253 16272 model_repository_manager.cc:1460] "Poll failed for model directory 'bad': model input 'x' dimension must be integer >= 1, or -1 to indicate a variable-size dimension for bad"
 error: creating server: Internal - failed to load all models
-"""
+"""  # noqa: E501
 
 
 def test_a_model_that_failed_to_load_with_its_reason_and_where_it_raised() -> None:
