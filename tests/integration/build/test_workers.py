@@ -32,6 +32,10 @@ def good():
 
 def hang():
     time.sleep(1e6)
+
+def crash():
+    import os, signal
+    os.kill(os.getpid(), signal.SIGSEGV)
 """
 
 
@@ -85,10 +89,13 @@ def _semaphores() -> set[str]:
 
 
 def test_a_hung_factory_fails_after_the_time_limit_and_the_others_build(tmp_path: Path) -> None:
+    """One worker (-j 1): the hung model's process is killed at the limit, the one that crashes its
+    process fails with the signal, and the last model still builds."""
     spec = _spec(
         tmp_path,
         [
             {"name": "stuck", "source": {"python": "models.py:hang"}, "target": "onnx"},
+            {"name": "crashing", "source": {"python": "models.py:crash"}, "target": "onnx"},
             {"name": "fine", "source": {"python": "models.py:good"}, "target": "onnx"},
         ],
     )
@@ -113,6 +120,7 @@ def test_a_hung_factory_fails_after_the_time_limit_and_the_others_build(tmp_path
         "build --model-timeout SECONDS (0: no limit)"
     )
     assert message in " ".join(done.stderr.split()), done.stderr
+    assert "crashing failed: the model's process was killed by SIGSEGV" in done.stderr
     assert "Traceback" not in done.stderr
     repo = tmp_path / "repo"
     assert (repo / "fine" / "1" / "model.onnx").is_file()  # the next model built in a fresh process
