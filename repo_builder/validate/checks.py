@@ -58,8 +58,9 @@ def _error_text(e: BaseException) -> str:
     return text if type(e).__name__ in text else f"{type(e).__name__}: {text}"
 
 
-#: words of a failed call that waited out its timeout (tritonclient over HTTP and gRPC, the load probe)
-_TIMED_OUT = ("timed out", "timeout", "deadline exceeded", "no response within", "still running")
+#: words of a failed call that waited out its timeout (tritonclient over HTTP and gRPC, the load probe);
+#: not the bare word "timeout", which config fields hold (default_timeout_microseconds)
+_TIMED_OUT = ("timed out", "deadline exceeded", "deadline_exceeded", "no response within", "still running")
 
 
 def _timed_out(detail: str) -> bool:
