@@ -56,8 +56,8 @@ def build(
     1. Hash each model's inputs (source files, the spec's settings, repo-builder and library versions)
        without importing TensorFlow; a model whose hash matches the previous manifest is carried over
        unchanged (CARRIED).
-    2. Convert the others in `jobs` worker processes, a fresh one per model (pipeline.convert_model), into
-       a staging folder.
+    2. Convert the others in `jobs` worker processes, each model in a fresh fork of one, so it builds as
+       if alone (pipeline.convert_model), into a staging folder.
     3. Write the ensembles (ensembles.py), the manifest, and swap the staging folder in (repository.staged).
 
     A failing model is reported with its log and the others still build (BuildResult.ok is False). A
@@ -65,7 +65,7 @@ def build(
     whole. `force` converts every model again (and replaces a folder repo-builder did not write); `only`
     converts just those models and carries the others over. `progress(model, step)` is called with each
     step of each model, in this process. `model_timeout`: seconds one model's pipeline may run before its
-    worker is stopped and the model fails (None or 0: no limit).
+    process is stopped and the model fails (None or 0: no limit).
 
     Raises SpecError for an `--only` name the spec lacks, RepoBuilderError for an output that is not ours
     to replace; an interrupt drops the staging folder and leaves the previous repository in place.
