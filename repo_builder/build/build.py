@@ -17,7 +17,7 @@ from repo_builder.build.carry import settle_failure, size_of
 from repo_builder.build.ensembles import ensembles
 from repo_builder.build.hashing import inputs_hash, library_versions, source_sha256
 from repo_builder.build.pipeline import convert_model
-from repo_builder.build.pool import Progress, Workers
+from repo_builder.build.pool import DEFAULT_MODEL_TIMEOUT, Progress, Workers
 from repo_builder.build.results import BuildResult, ModelResult
 from repo_builder.errors import RepoBuilderError, SpecError
 from repo_builder.repository.disk import writing
@@ -39,6 +39,9 @@ from repo_builder.spec.models import ModelSpec, Spec
 
 __all__ = ["BuildResult", "ModelResult", "Progress", "build"]
 
+#: what a worker imports once, before the first model it forks a child for (each model's child starts there)
+WARM = ("tensorflow", "keras", "onnx", "tf2onnx", "tf2onnx.tf_loader", "tf2onnx.convert")
+
 
 def build(
     spec: Spec,
@@ -47,6 +50,7 @@ def build(
     force: bool = False,
     only: list[str] | None = None,
     progress: Progress | None = None,
+    model_timeout: float | None = DEFAULT_MODEL_TIMEOUT,
 ) -> BuildResult:
     """Build the repository of `spec` (into `output`, else the spec's `repository`) and return what became
     of each model.
@@ -54,7 +58,8 @@ def build(
     1. Hash each model's inputs (source files, the spec's settings, repo-builder and library versions)
        without importing TensorFlow; a model whose hash matches the previous manifest is carried over
        unchanged (CARRIED).
-    2. Convert the others in `jobs` spawned worker processes (pipeline.convert_model), into a staging folder.
+    2. Convert the others in `jobs` worker processes, each model in a fresh fork of one, so it builds as
+       if alone (pipeline.convert_model), into a staging folder.
     3. Write the ensembles (ensembles.py), the manifest, and swap the staging folder in (repository.staged).
 
     A failing model is reported with its log and the others still build (BuildResult.ok is False). A
@@ -62,7 +67,8 @@ def build(
     whole. `force` converts every model again (and writes into a folder holding what repo-builder did not write,
     keeping it); `only`
     converts just those models and carries the others over. `progress(model, step)` is called with each
-    step of each model, in this process.
+    step of each model, in this process. `model_timeout`: seconds one model's pipeline may run before its
+    process is stopped and the model fails (None or 0: no limit).
 
     Raises SpecError for an `--only` name the spec lacks, RepoBuilderError for an output that is not ours
     to replace (entries repo-builder did not write, without `force`; with it they are kept, see
@@ -126,10 +132,10 @@ def _build(
                 to_convert.append(m)
                 notify(m.name, "queued")
         size = len(to_convert) + sum(m.target == "ensemble" for m in spec.models)
-        workers = Workers(spec, stage, min(jobs, size), notify)
+        workers = Workers(spec, stage, min(jobs, size), notify, timeout=model_timeout)
         try:
             if to_convert:
-                workers.run(convert_model, to_convert, results)
+                workers.run(convert_model, to_convert, results, warm=WARM)
             for m in spec.models:
                 r = results.get(m.name)
                 if r is not None and m.target != "ensemble":

@@ -129,12 +129,30 @@ def build(
         Optional[list[str]],  # noqa: UP045
         typer.Option("--only", metavar="NAME", help="Build only this model (repeatable); the others are carried over."),
     ] = None,
+    model_timeout: Annotated[
+        float,
+        typer.Option(
+            "--model-timeout",
+            min=0,
+            metavar="SECONDS",
+            help="Stop a model that takes longer and fail it (0: no limit).",
+        ),
+    ] = 3600.0,
 ) -> None:
     """Convert, verify and write the model repository and docker-compose.yml; unchanged models are skipped."""
     from repo_builder.cli.build import build_command
 
     raise typer.Exit(
-        build_command(spec, output, jobs=jobs, force=force, console_err=_stderr(), only=only, console_out=_stdout())
+        build_command(
+            spec,
+            output,
+            jobs=jobs,
+            force=force,
+            console_err=_stderr(),
+            only=only,
+            console_out=_stdout(),
+            model_timeout=model_timeout,
+        )
     )
 
 

@@ -62,8 +62,10 @@ def build_command(
     console_err: Any = None,
     only: list[str] | None = None,
     console_out: Any = None,
+    model_timeout: float | None = None,
 ) -> int:
-    """`repo-builder build SPEC [-o DIR] [-j N] [--force] [--only NAME ...]`. Returns the exit code.
+    """`repo-builder build SPEC [-o DIR] [-j N] [--force] [--only NAME ...] [--model-timeout SECONDS]`.
+    Returns the exit code. model_timeout: seconds one model may take (None: the default, 0: no limit).
 
     Live progress on console_err (a rich Console on stderr), the summary table and notes on console_out
     (default: stdout; off a terminal the table's rows stay whole, see cli.output). 0 when every model
@@ -115,7 +117,8 @@ def build_command(
         stop_signals_as_interrupt(),
         Live(render(), console=err, refresh_per_second=4, transient=True, get_renderable=render),
     ):
-        result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify)
+        limit = {} if model_timeout is None else {"model_timeout": model_timeout}
+        result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify, **limit)
     print_table(out, summary_table(result))
     for r in result.models:
         for note in (r.entry.notes or []) if r.status in BUILT_STATUSES else []:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from repo_builder._process import stop_signals_as_interrupt
 from repo_builder.errors import DeploymentError
-from repo_builder.serve.embedded import DEFAULT_ADDRESS, EmbeddedServer, tail
+from repo_builder.serve.embedded import DEFAULT_ADDRESS, EmbeddedServer
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -109,10 +109,7 @@ def serve_command(
             while True:
                 code = server.wait(0.5)
                 if code is not None:
-                    raise DeploymentError(
-                        f"tritonserver exited unexpectedly with code {code}. "
-                        f"Last lines of {server.log_path}:\n" + tail(server.log_path)
-                    )
+                    raise DeploymentError(server.failure(f"tritonserver exited unexpectedly with code {code}"))
         except KeyboardInterrupt:
             out.print("stopping tritonserver ...")
             return 0

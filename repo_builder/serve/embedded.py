@@ -18,6 +18,8 @@ import ctypes
 import ipaddress
 import logging
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,10 +88,62 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+#: Triton's log line prefix: severity, date, time, thread, source file:line]
+_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ")
+_FAILED_LOAD = re.compile(r"failed to load '(?P<model>[^']+)' version (?P<version>\d+): (?P<reason>.+)", re.DOTALL)
+_POLL_FAILED = re.compile(r"Poll failed for model directory '(?P<model>[^']+)': (?P<reason>.+)", re.DOTALL)
+_STATUS_ROW = re.compile(r"^\|\s*(?P<model>\S+)\s*\|\s*(?P<version>\d+)\s*\|\s*(?P<status>[^|]*?)\s*\|$")
+
+
+def _message(line: str) -> str:
+    """A log line's message: without Triton's prefix and quotes, its escaped newlines made real."""
+    text = _PREFIX.sub("", line.rstrip())
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1].replace("\\n", "\n").replace('\\"', '"')
+    return text.strip()
+
+
+def load_failures(log: str) -> dict[str, str]:
+    """The models a tritonserver log says failed to load, by name, each as "name version 1: Triton's reason"
+    (its first paragraph, and where a python model raised):
+    from `failed to load 'x' version 1: ...`, `Poll failed for model directory 'x': ...` and the model
+    status table's rows that are not READY."""
+    found: dict[str, str] = {}
+    for line in log.splitlines():
+        message = _message(line)
+        match = _FAILED_LOAD.search(message) or _POLL_FAILED.search(message)
+        if match is None:
+            row = _STATUS_ROW.match(line.strip())
+            if row is None or row["status"] == "READY":
+                continue
+            found.setdefault(row["model"], f"{row['model']} version {row['version']}: {row['status']}")
+            continue
+        reason = match["reason"].strip().split("\n\n")[0].strip()
+        at = match["reason"].split("\n\nAt:\n", 1)
+        if len(at) == 2 and at[1].strip():  # where a python model raised
+            reason += f" (at {at[1].strip().splitlines()[-1].strip()})"
+        version = match.groupdict().get("version")
+        found[match["model"]] = f"{match['model']}" + (f" version {version}: " if version else ": ") + reason
+    return found
+
+
+def startup_errors(log: str) -> list[str]:
+    """The error lines of a tritonserver log (severity E or F, and `error: ...`), messages only."""
+    return [
+        _message(line)
+        for line in log.splitlines()
+        if (line[:1] in "EF" and _PREFIX.match(line)) or line.startswith("error: ")
+    ]
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the server dies if repo-builder is killed
+
+
+class _NotStarted(Exception):
+    """The server exited or was not ready in time while starting (the headline of the failure)."""
 
 
 class EmbeddedServer:
@@ -219,11 +273,11 @@ class EmbeddedServer:
                 try:
                     self._wait_ready()
                     return
-                except DeploymentError as e:
+                except _NotStarted as e:
                     in_use = "address already in use" in tail(self.log_path, 200).lower()
                     self._terminate()
                     if not in_use or attempt == attempts - 1:
-                        raise e
+                        raise DeploymentError(self.failure(str(e))) from None
                     self._progress("a picked port was taken meanwhile; retrying with other ports")
         except BaseException:
             self.stop()
@@ -295,10 +349,7 @@ class EmbeddedServer:
         while True:
             code = self.process.poll()
             if code is not None:
-                raise DeploymentError(
-                    f"tritonserver exited with code {code} while starting. Last lines of {self.log_path}:\n"
-                    f"{tail(self.log_path)}"
-                )
+                raise _NotStarted(f"tritonserver exited with code {code} while starting")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -307,11 +358,45 @@ class EmbeddedServer:
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise DeploymentError(
-                    f"tritonserver was not ready within {self.startup_timeout:.0f} s. "
-                    f"Last lines of {self.log_path}:\n{tail(self.log_path)}"
-                )
+                raise _NotStarted(f"tritonserver was not ready within {self.startup_timeout:.0f} s")
             time.sleep(0.25)
+
+    def failure(self, headline: str) -> str:
+        """`headline` and why, from the server's log: the models that failed to load with Triton's reasons
+        (else its error lines, else its last lines); the log is kept (copied out of the temporary folder
+        that stop() removes) and named."""
+        try:
+            log = self.log_path.read_text(errors="replace")
+        except (OSError, DeploymentError):
+            log = ""
+        if self.served is not None:  # Triton names the served copy; the user knows their repository
+            log = log.replace(str(self.served.path), str(self.repository))
+        failures = load_failures(log)
+        lines = [headline + (f": {len(failures)} model(s) failed to load" if failures else "")]
+        if failures:
+            lines += [f"  {failure}" for failure in failures.values()]
+            lines += [f"Triton: {e}" for e in startup_errors(log) if e.startswith("error: ")]
+        elif errors := startup_errors(log):
+            lines += ["Triton's errors:", *(f"  {e}" for e in errors[-20:])]
+        else:
+            lines += [f"Last lines of the server's log:\n{tail(self.log_path)}"]
+        kept = self.keep_log()
+        lines.append(f"The server's log is kept: {kept}" if kept else "(no server log)")
+        return "\n".join(lines)
+
+    def keep_log(self) -> Path | None:
+        """The server's log, where it outlives stop(): the --log-file as it is, else a copy in the system's
+        temporary folder. None when there is no log."""
+        try:
+            source = self.log_path
+        except DeploymentError:
+            return None
+        if self._log_file is not None or not source.is_file():
+            return source if source.is_file() else None
+        handle, name = tempfile.mkstemp(prefix="repo-builder-tritonserver-", suffix=".log")
+        os.close(handle)
+        shutil.copyfile(source, name)
+        return Path(name)
 
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -1,6 +1,11 @@
 """Validate a running Triton server against a repository: readiness, configs, metadata, golden
 outputs, dynamic batching and a short performance probe. Never raises for a failing deployment:
-every problem becomes a failing check in the Report."""
+every problem becomes a failing check in the Report.
+
+A server that stops answering ends the run fast: after a failing check the validator asks the server
+for its health (a few seconds at most); when it gets no answer, or the check waited out a call's timeout,
+every remaining check fails at once with that one reason instead of waiting for its own timeouts.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from repo_builder.errors import DeploymentError
 from repo_builder.triton.preview import served_by_us
 from repo_builder.validate.configdiff import compare
-from repo_builder.validate.connection import Connection, Protocol, strip_scheme, triton_datatype
+from repo_builder.validate.connection import Connection, Protocol, ServerError, strip_scheme, triton_datatype
 from repo_builder.validate.expected import ExpectedModel, ExpectedRepository, read_repository
 from repo_builder.validate.load import Target, check_sample, grpc_request, http_request, run_load
 from repo_builder.validate.report import CheckResult, Report
@@ -52,6 +57,16 @@ def _value(v: Any) -> str:
 def _error_text(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     return text if type(e).__name__ in text else f"{type(e).__name__}: {text}"
+
+
+#: words of a failed call that waited out its timeout (tritonclient over HTTP and gRPC, the load probe);
+#: not the bare word "timeout", which config fields hold (default_timeout_microseconds)
+_TIMED_OUT = ("timed out", "deadline exceeded", "deadline_exceeded", "no response within", "still running")
+
+
+def _timed_out(detail: str) -> bool:
+    text = detail.lower()
+    return any(word in text for word in _TIMED_OUT)
 
 
 class Validator:
@@ -92,6 +107,8 @@ class Validator:
         self.report = Report(url=self.url, protocol=protocol, repository=str(repo.path))
         self.conn: Connection | None = None
         self.ready_models: set[str] = set()
+        #: why the server is taken for gone (no answer, or none within a timeout): the remaining checks fail
+        self.gone: str | None = None
 
     def connect(self) -> Connection:
         return Connection(self.url, self.protocol, self.timeout)
@@ -101,6 +118,8 @@ class Validator:
         start = time.monotonic()
         if name in self.skip:
             result = CheckResult(name, "skip", "not requested", model)
+        elif self.gone is not None:
+            result = CheckResult(name, "fail", f"not checked: {self.gone}", model)
         else:
             try:
                 detail, data = fn()
@@ -112,11 +131,32 @@ class Validator:
             except Exception as e:  # a failing deployment is a result, never an exception
                 result = CheckResult(name, "fail", _error_text(e), model)
         result.duration_s = time.monotonic() - start
+        if result.status == "fail" and self.gone is None and name != "server":
+            self.gone = self._gone(result)
         self.report.checks.append(result)
         self.progress(
             f"{result.status.upper():4} {result.id}: {result.detail.splitlines()[0] if result.detail else ''}"
         )
         return result
+
+    def _silent(self) -> str | None:
+        """None when the server answers a health check now, else why not (a fresh connection: the
+        checks' may be stuck)."""
+        with self.connect() as conn:
+            return conn.answers()
+
+    def _gone(self, failed: CheckResult) -> str | None:
+        """After a failing check: why the server is taken for gone, or None when it still answers and the
+        check did not wait out a timeout (a wrong output, a model error: the other checks go on)."""
+        silent = self._silent()
+        if silent is not None:
+            return f"the server stopped answering during {failed.id} ({silent})"
+        if _timed_out(failed.detail):
+            return (
+                f"the server answers health checks, but {failed.id} got no answer within the timeout "
+                f"({self.timeout:g} s, --timeout); its other requests would wait as long"
+            )
+        return None
 
     def run(self) -> Report:
         start = time.monotonic()
@@ -150,7 +190,7 @@ class Validator:
             "performance": lambda: self.check_performance(model),
         }
         for name, fn in checks.items():
-            if ready.status != "pass":
+            if ready.status != "pass" and self.gone is None:
                 self.report.checks.append(CheckResult(name, "skip", "not checked: the model is not ready", model.name))
             else:
                 self.run_check(name, model.name, fn)
@@ -168,6 +208,8 @@ class Validator:
                     waited = time.monotonic() - start
                     return f"live and ready ({self.protocol} {self.url}, {waited:.1f} s)", {"waited_s": waited}
                 last = "live but not ready" if live else "not live"
+            except ServerError as e:
+                raise AssertionError(f"Triton at {self.url} answers with an error: {e}") from None
             except Exception as e:
                 last = _error_text(e)
             elapsed = time.monotonic() - start
@@ -549,6 +591,8 @@ class Validator:
                     f"concurrency {c}: {load.errors} request(s) failed: "
                     + (load.messages[0] if load.messages else "no message")
                 )
+                if self._silent() is not None:  # no higher level: the run stops here
+                    break
             if load.sample is not None and (wrong := check_sample(self.protocol, load.sample, outputs)):
                 problems.append(f"concurrency {c}: {wrong}")
             limit = thresholds.get("p99_latency_ms")

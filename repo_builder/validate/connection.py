@@ -1,4 +1,10 @@
-"""One interface over tritonclient's HTTP and gRPC clients; every call has a timeout."""
+"""One interface over tritonclient's HTTP and gRPC clients; every call has a timeout.
+
+The health calls (live, ready) have a short one of their own (HEALTH_TIMEOUT at most): a server that
+answers them answers in milliseconds, and a stopped or hung server is told apart from a slow model fast.
+Over HTTP they read the status code themselves, so that a server answering HTTP 500 is reported as that
+(ServerError), not as "not live".
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,12 @@ if TYPE_CHECKING:
 
 Protocol = Literal["http", "grpc"]
 PROTOCOLS: tuple[str, ...] = ("http", "grpc")
+#: seconds a health call (live, ready) may take at most
+HEALTH_TIMEOUT = 3.0
+
+
+class ServerError(Exception):
+    """The server answered a health call with an error of its own (HTTP 5xx, an unexpected status)."""
 
 
 def strip_scheme(url: str) -> str:
@@ -42,6 +54,7 @@ class Connection:
         self.url = strip_scheme(url)
         self.protocol = protocol
         self.timeout = timeout
+        self.health_timeout = min(timeout, HEALTH_TIMEOUT)
         if protocol == "http":
             self._module = require("tritonclient.http")
             self._client = self._module.InferenceServerClient(
@@ -71,11 +84,48 @@ class Connection:
         self.close()
 
     # -- health and repository ------------------------------------------------------------
+    def _http_health(self, what: str) -> bool:
+        """GET /v2/health/<what>: True on 200, False on 400 (Triton's "not live/ready"), ServerError on
+        anything else; OSError (refused, timed out) when there is no answer."""
+        import http.client
+
+        connection = http.client.HTTPConnection(self.url, timeout=self.health_timeout)
+        try:
+            connection.request("GET", f"/v2/health/{what}")
+            response = connection.getresponse()
+            body = response.read(300).decode(errors="replace").strip()
+        except http.client.HTTPException as e:
+            raise ServerError(f"not an HTTP answer from /v2/health/{what}: {type(e).__name__}: {e}") from e
+        finally:
+            connection.close()
+        if response.status in (200, 400):
+            return response.status == 200
+        raise ServerError(
+            f"HTTP {response.status} {response.reason} from /v2/health/{what}" + (f": {body}" if body else "")
+        )
+
     def live(self) -> bool:
-        return bool(self._client.is_server_live(**self._kw()))
+        if self.protocol == "http":
+            return self._http_health("live")
+        return bool(self._client.is_server_live(client_timeout=self.health_timeout))
 
     def ready(self) -> bool:
-        return bool(self._client.is_server_ready(**self._kw()))
+        if self.protocol == "http":
+            return self._http_health("ready")
+        return bool(self._client.is_server_ready(client_timeout=self.health_timeout))
+
+    def answers(self) -> str | None:
+        """None when the server answers a liveness call now (live or not), else why not."""
+        try:
+            self.live()
+        except ServerError as e:
+            return str(e)
+        except Exception as e:
+            text = str(e).strip() or type(e).__name__
+            if "timed out" in text.lower() or "deadline" in text.lower() or isinstance(e, TimeoutError):
+                return f"no answer to a health check within {self.health_timeout:g} s"
+            return text if type(e).__name__ in text else f"{type(e).__name__}: {text}"
+        return None
 
     def model_ready(self, name: str, version: int | str = "") -> bool:
         return bool(self._client.is_model_ready(name, str(version), **self._kw()))

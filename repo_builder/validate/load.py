@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import threading
 import time
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection as Pipe
 
     import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 Protocol = Literal["http", "grpc"]
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
@@ -387,14 +390,34 @@ def _receive(pipe: Pipe, seconds: float) -> Any:
 
 def _worker(target: Target, connections: int, pipe: Pipe) -> None:
     """A worker's entry point (a thread, or a spawned process): runs its connections, sends its result."""
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_loop_exception)
     try:
-        result = asyncio.run(_drive(target, connections, pipe))
+        result = loop.run_until_complete(_drive(target, connections, pipe))
     except BaseException as e:  # reported to the parent, which fails the run
         result = ("error", _error_text(e))
+    finally:  # as asyncio.run ends, with the exception handler set from the start
+        with contextlib.suppress(BaseException):
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     try:
         pipe.send(result)
     finally:
         pipe.close()
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """What asyncio would print as a traceback, logged quietly instead. grpc.aio hands completions of
+    requests abandoned with a loop (a server that stopped answering) to that closed loop from the next
+    one ("Event loop is closed"): nothing to report, the requests were counted as failed already."""
+    exception = context.get("exception")
+    if isinstance(exception, RuntimeError) and "Event loop is closed" in str(exception):
+        return
+    LOG.debug("load probe: %s", context.get("message"), exc_info=exception)
 
 
 # ------------------------------------------------------------------------------------------------ run

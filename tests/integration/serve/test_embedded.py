@@ -144,15 +144,54 @@ def test_stop_leaves_no_process_and_no_shared_memory(tmp_path: Path) -> None:
     assert workdir is not None and not workdir.exists()
 
 
-def test_startup_failure_reports_log_tail(tmp_path: Path) -> None:
+def test_startup_failure_names_the_model_and_keeps_the_log(tmp_path: Path) -> None:
+    """A model whose model.py raises: the message names it with Triton's reason and where it raised (in
+    the user's repository, not the served copy), and the log it names still exists."""
     broken = "class TritonPythonModel:\n    def initialize(self, args):\n        raise RuntimeError('boom in init')\n"
-    server = EmbeddedServer(py_add_repository(tmp_path / "repo", broken), startup_timeout=60)
+    repo = py_add_repository(tmp_path / "repo", broken)
+    server = EmbeddedServer(repo, startup_timeout=120)
     with pytest.raises(DeploymentError) as info:
         server.start()
-    message = info.value.message
-    assert message.startswith("tritonserver exited with code 1 while starting. Last lines of ")
-    assert "boom in init" in message
+    lines = info.value.message.splitlines()
+    assert lines[0] == "tritonserver exited with code 1 while starting: 1 model(s) failed to load"
+    assert lines[1] == (
+        f"  py_add version 1: Internal: RuntimeError: boom in init (at {repo}/py_add/1/model.py(3): initialize)"
+    )
+    assert lines[2] == "Triton: error: creating server: Internal - failed to load all models"
+    assert lines[3].startswith("The server's log is kept: ")
+    kept = Path(lines[3].removeprefix("The server's log is kept: "))
+    try:
+        assert "boom in init" in kept.read_text()
+    finally:
+        kept.unlink()
     assert server.process is None and shm_regions(server.shm_prefix) == []
+
+
+def test_serve_names_the_model_whose_config_triton_refuses(tmp_path: Path) -> None:
+    """`repo-builder serve` on a repository with one model Triton refuses (a dim of -7) beside a good one:
+    exit 1 naming that model and Triton's words, not the options table; the --log-file is kept."""
+    repo = py_add_repository(tmp_path / "repo")
+    (repo / "bad" / "1").mkdir(parents=True)
+    (repo / "bad" / "1" / "model.py").write_text(PY_ADD_MODEL)
+    config = textwrap.dedent(CONFIGS["py_add"]).replace('"py_add"', '"bad"')
+    (repo / "bad" / "config.pbtxt").write_text(config.replace("dims: [ 4 ] } ]\noutput", "dims: [ -7 ] } ]\noutput"))
+    assert "-7" in (repo / "bad" / "config.pbtxt").read_text()
+    log = tmp_path / "triton.log"
+    done = subprocess.run(
+        [sys.executable, "-m", "repo_builder", "serve", str(repo), "--log-file", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    err = " ".join(done.stderr.split())
+    assert (
+        "error: tritonserver exited with code 1 while starting: 1 model(s) failed to load bad: model input 'x' "
+        "dimension must be integer >= 1, or -1 to indicate a variable-size dimension for bad"
+    ) in err, done.stderr
+    assert f"The server's log is kept: {log}" in err
+    assert "Option" not in done.stderr and "Traceback" not in done.stderr
+    assert "Poll failed for model directory 'bad'" in log.read_text()
 
 
 def test_serves_on_an_explicit_address(tmp_path: Path) -> None:
