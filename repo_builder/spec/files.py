@@ -85,20 +85,30 @@ def file_problems(data: dict[str, Any], base: Path) -> list[Problem]:
 def _problem(f: NamedFile, base: Path, outside_ok: bool) -> str | None:
     rel = shorten(f.rel)
     target = base / f.rel
+    if f.copied and not outside_ok:
+        try:
+            real = target.resolve()
+        except (OSError, ValueError) as e:
+            return f"{rel} cannot be used: {os_reason(e)}; expected {f.what}"
+        except RuntimeError:  # a symlink loop (Python < 3.13)
+            return f"{rel} cannot be used: a symlink loop; expected {f.what}"
+        if not real.is_relative_to(base):
+            plain = Path(os.path.normpath(target)).is_relative_to(base)  # inside but for a symlink
+            where = (
+                f"leads outside the spec's folder {base} (to {shorten(str(real), 200)})"
+                if plain
+                else (f"is outside the spec's folder {base}")
+            )
+            return (
+                f"{rel} {where}; {f.what[2:]}s are copied into the repository and its image, so they must be "
+                "in the spec's folder, unless the spec says `allow_outside_files: true`"
+            )
     try:
         info = os.stat(target)
     except (FileNotFoundError, NotADirectoryError):
         return f"{rel} does not exist (looked in {shorten(str(target), 200)}); expected {f.what}"
     except (OSError, ValueError) as e:
         return f"{rel} cannot be used: {os_reason(e)}; expected {f.what}"
-    if f.copied and not outside_ok:
-        real = target.resolve()
-        if not real.is_relative_to(base):
-            return (
-                f"{rel} is outside the spec's folder ({real} is not in {base}); {f.what[2:]}s are copied into the "
-                "repository and its image, so they must be in the spec's folder, unless the spec says "
-                "`allow_outside_files: true`"
-            )
     if f.folder:
         if not stat.S_ISDIR(info.st_mode):
             return f"{rel} is {'a file' if stat.S_ISREG(info.st_mode) else file_kind(info.st_mode)}; expected {f.what}"
@@ -107,7 +117,7 @@ def _problem(f: NamedFile, base: Path, outside_ok: bool) -> str | None:
         return f"{rel} is {file_kind(info.st_mode)}; expected {f.what} (a regular file)"
     if f.copied and info.st_size > MAX_COPIED_BYTES:
         return (
-            f"{rel} is {info.st_size:,} bytes; {f.what} is copied into the repository and may be at most "
+            f"{rel} is {info.st_size:,} bytes; {f.what[2:]}s are copied into the repository and may be at most "
             f"{MAX_COPIED_BYTES:,} bytes (256 MiB)"
         )
     return None
