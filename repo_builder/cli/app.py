@@ -329,8 +329,6 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         _interrupted()
     except typer.Exit as e:
-        if isinstance(e.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into a silent Exit(130)
-            _interrupted()
         sys.exit(e.exit_code)
     except TyperException as e:  # usage errors: typer prints them with the usage line
         show = getattr(e, "show", None)
@@ -353,4 +351,6 @@ def main() -> None:
                 soft_wrap=True,
             )
         sys.exit(3)
+    if result == 130:  # typer turns Ctrl-C into a silent return of 130; no command returns it otherwise
+        _interrupted()
     sys.exit(result if isinstance(result, int) else 0)
