@@ -22,7 +22,7 @@ def check_command(spec_path: Path, console_out: Any) -> int:
             rendered += 1
     pending = len(loaded.models) - rendered
     note = f"; {pending} take their tensors from the model at build time" if pending else ""
-    console_out.print(f"{spec_path}: ok, {len(loaded.models)} models, {rendered} configs checked{note}")
+    console_out.print(f"{spec_path}: ok, {len(loaded.models)} models, {rendered} configs checked{note}", markup=False)
     return 0
 
 
@@ -30,5 +30,5 @@ def render_command(spec_path: Path, output: Path | None, force: bool, console_ou
     """Write the repository layout and config.pbtxt files of a spec whose tensors are all given."""
     written = render_repository(load_spec(spec_path), output, force=force)
     for w in written:
-        console_out.print(str(w.config))
+        console_out.print(str(w.config), markup=False)
     return 0

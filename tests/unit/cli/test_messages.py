@@ -41,23 +41,23 @@ def test_emoji_codes_and_markup_in_the_users_text_stay_literal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = run_cli(capsys, "check", ":smile:[bold]x[/bold]:100:.yaml")
+    result = run_cli(capsys, "check", ":smile:[bold]x[/bold]:100:[b].yaml")
     assert result.stderr == (
-        "error: :smile:[bold]x[/bold]:100:.yaml: no such file; expected a YAML spec (see `repo-builder schema`)\n"
+        "error: :smile:[bold]x[/bold]:100:[b].yaml: no such file; expected a YAML spec (see `repo-builder schema`)\n"
     )
 
 
-def test_ok_line_of_check_stays_literal(
+def test_the_ok_line_of_check_stays_literal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "model.py").write_text('"""Placeholder model source."""\n')
-    (tmp_path / ":100:.yaml").write_text(
+    (tmp_path / ":100:[b].yaml").write_text(
         "models:\n  - {name: base, source: {python: model.py:build}, target: onnx,"
         " inputs: [{name: x, dtype: FP32, dims: [4]}], outputs: [{name: y, dtype: FP32, dims: [2]}]}\n"
     )
-    result = run_cli(capsys, "check", ":100:.yaml")
-    assert (result.code, result.stdout) == (0, ":100:.yaml: ok, 1 models, 1 configs checked\n")
+    result = run_cli(capsys, "check", ":100:[b].yaml")
+    assert (result.code, result.stdout) == (0, ":100:[b].yaml: ok, 1 models, 1 configs checked\n")
 
 
 def _interrupt(*args: object, **kwargs: object) -> None:
