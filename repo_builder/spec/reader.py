@@ -140,7 +140,7 @@ class _Loader(_LoaderBase):
             return super().construct_object(node, deep=deep)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+        except Exception as e:  # PyYAML's constructors fail as they may: `!!int ` is an IndexError
             raise yaml.constructor.ConstructorError(None, None, _bad_scalar(node, e), node.start_mark) from None
 
 

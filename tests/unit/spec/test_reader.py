@@ -289,3 +289,13 @@ def test_api_raises_spec_error(folder: Path) -> None:
     os.mkfifo(folder / "spec.yaml")
     with deadline(10), pytest.raises(SpecError, match="FIFO"):
         load_spec("spec.yaml")
+
+
+def test_the_readmes_merge_example_loads(folder: Path) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Shared settings", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (folder / "models.py").write_text('"""Placeholder model source."""\n')
+    (folder / "spec.yaml").write_text(block)
+    spec = load_spec("spec.yaml")
+    assert [(m.name, m.target, m.max_batch_size) for m in spec.models] == [("mlp_a", "onnx", 32), ("mlp_b", "onnx", 8)]
