@@ -61,6 +61,10 @@ Precision = Literal["fp32", "fp16", "int8"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
+#: the longest folder name of a model or repository: file systems allow 255 bytes, and the build's staging
+#: folder beside the repository adds a prefix and a suffix to its name
+MAX_FOLDER_NAME = 200
+
 # The widths of ModelConfig's integer fields: a larger number does not fit in Triton's config.
 INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
@@ -465,6 +469,11 @@ class ModelSpec(_Base):
             raise ValueError(f"{value!r} starts with '.'; hidden folders are not models")
         if not _NAME_RE.match(value):
             raise ValueError(f"{value!r} has characters other than letters, digits, '_', '-' and '.'")
+        if len(value) > MAX_FOLDER_NAME:
+            raise ValueError(
+                f"{value[:40]!r}... is {len(value)} characters long; a model name is a folder name of at most "
+                f"{MAX_FOLDER_NAME}"
+            )
         return value
 
     @property
@@ -541,6 +550,21 @@ class Spec(_Base):
     )
 
     _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("repository")
+    @classmethod
+    def _repository_path(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError(f"{value!r} contains a NUL character; expected a folder path")
+        if len(value.encode()) > 2000:  # PATH_MAX is 4096, and the spec's folder comes before it
+            raise ValueError(f"{value[:40]!r}... is {len(value.encode())} bytes long; expected a folder path")
+        longest = max(value.split("/"), key=lambda part: len(part.encode()))
+        if len(longest.encode()) > MAX_FOLDER_NAME:
+            raise ValueError(
+                f"the folder name {longest[:40]!r}... is {len(longest.encode())} bytes long; a repository's folder "
+                f"names may be at most {MAX_FOLDER_NAME} bytes"
+            )
+        return value
 
     @model_validator(mode="after")
     def _cross_model(self) -> Spec:
