@@ -46,8 +46,8 @@ def named_files(data: dict[str, Any]) -> list[NamedFile]:
         m = _mapping(m)
         source = _mapping(m.get("source"))
         if isinstance(source.get("saved_model"), str):
-            loc = ("models", i, "source", "saved_model")
-            files.append(NamedFile(loc, source["saved_model"], "a SavedModel folder", folder=True))
+            where: Loc = ("models", i, "source", "saved_model")
+            files.append(NamedFile(where, source["saved_model"], "a SavedModel folder", folder=True))
         if isinstance(source.get("keras_file"), str):
             files.append(NamedFile(("models", i, "source", "keras_file"), source["keras_file"], "a Keras file"))
         python = source.get("python")
@@ -66,8 +66,8 @@ def named_files(data: dict[str, Any]) -> list[NamedFile]:
             for name, wi in _mapping(_mapping(warm).get("inputs")).items():
                 file = _mapping(wi).get("file")
                 if isinstance(file, str) and file:
-                    loc = ("models", i, "warmup", w, "inputs", name, "file")
-                    files.append(NamedFile(loc, file, "a warmup data file", copied=True))
+                    where = ("models", i, "warmup", w, "inputs", name, "file")
+                    files.append(NamedFile(where, file, "a warmup data file", copied=True))
     return files
 
 

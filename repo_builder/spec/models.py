@@ -407,8 +407,12 @@ class ModelSpec(_Base):
         default=8, description="0 = the model does not batch and dims are the full shape."
     )
     signature: str = Field(default="serving_default", description="SavedModel signature to serve.")
-    inputs: list[InputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
-    outputs: list[OutputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
+    inputs: list[InputSpec] | None = Field(
+        default=None, min_length=1, description="Optional when the signature gives them."
+    )
+    outputs: list[OutputSpec] | None = Field(
+        default=None, min_length=1, description="Optional when the signature gives them."
+    )
     precision: Precision = Field(
         default="fp32",
         description="fp32, fp16 or int8. int8: targets tftrt and tensorrt, with calibration; fp16 on other "
