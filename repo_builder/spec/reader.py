@@ -4,8 +4,8 @@
   FIFO cannot hang the tool, nor /dev/zero fill its memory.
 - The YAML's node tree is checked before any Python value is built from it: no alias may refer to itself,
   nothing may nest deeper than MAX_DEPTH, and the whole document, aliases expanded, may hold at most MAX_NODES
-  values (the "billion laughs" guard: pydantic and the error report both walk the expanded tree). Keys must be
-  plain scalars, and none may be given twice in one mapping.
+  values and MAX_CHARS characters (the "billion laughs" guard: pydantic, the renderer and the error report all
+  walk the expanded tree). Keys must be plain scalars, and none may be given twice in one mapping.
 - A scalar that cannot be built (`!!int abc`, `!!bool maybe`, an integer of 5,000 digits) is reported at its
   line and column instead of escaping as a Python exception.
 
@@ -28,6 +28,9 @@ from repo_builder.errors import SpecError
 MAX_SPEC_BYTES = 1 << 20
 #: the most values a document may hold once its aliases are expanded; 1,000 models are ~42,000
 MAX_NODES = 150_000
+#: the most characters the document's scalars may hold once its aliases are expanded: an alias to a long
+#: string, repeated, would otherwise be rendered into config after config
+MAX_CHARS = 16 << 20
 #: the deepest nesting of a document; a spec needs about 8 levels
 MAX_DEPTH = 64
 
@@ -208,6 +211,7 @@ def _check_tree(root: yaml.Node, loader: _Loader, shown: str) -> None:
     """Refuse recursive aliases, nesting deeper than MAX_DEPTH, more than MAX_NODES values once aliases are
     expanded, keys that are not scalars, and keys given twice: one walk, each distinct node entered once."""
     size: dict[int, int] = {}  # id(node) -> values in its expanded subtree
+    chars: dict[int, int] = {}  # id(node) -> characters of the scalars in its expanded subtree
     height: dict[int, int] = {}  # id(node) -> levels of its subtree
     on_path: set[int] = set()  # the nodes being walked: one of them met again is an alias to itself
     stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
@@ -218,6 +222,7 @@ def _check_tree(root: yaml.Node, loader: _Loader, shown: str) -> None:
             on_path.discard(key)
             children = _children(node)
             size[key] = 1 + sum(size[id(c)] for c in children)
+            chars[key] = len(node.value) if isinstance(node, yaml.ScalarNode) else sum(chars[id(c)] for c in children)
             height[key] = 1 + max((height[id(c)] for c in children), default=0)
             if size[key] > MAX_NODES:
                 raise _located(
@@ -225,6 +230,13 @@ def _check_tree(root: yaml.Node, loader: _Loader, shown: str) -> None:
                     node.start_mark,
                     f"this value expands to more than {MAX_NODES:,} values once its aliases (*name) are followed "
                     "(a spec of 1,000 models holds about 42,000); is an alias repeated by mistake?",
+                )
+            if chars[key] > MAX_CHARS:
+                raise _located(
+                    shown,
+                    node.start_mark,
+                    f"this value expands to more than {MAX_CHARS:,} characters once its aliases (*name) are "
+                    "followed; is an alias to a long text repeated by mistake?",
                 )
             continue
         if key in size:  # met before through an alias: already counted, but maybe deeper now

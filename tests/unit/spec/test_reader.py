@@ -17,7 +17,7 @@ import pytest
 
 from repo_builder.errors import SpecError
 from repo_builder.spec import load_spec
-from repo_builder.spec.reader import MAX_DEPTH, MAX_NODES, MAX_SPEC_BYTES
+from repo_builder.spec.reader import MAX_CHARS, MAX_DEPTH, MAX_NODES, MAX_SPEC_BYTES
 from tests.unit.cli_runner import Result, run_cli
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -299,3 +299,21 @@ def test_the_readmes_merge_example_loads(folder: Path) -> None:
     (folder / "spec.yaml").write_text(block)
     spec = load_spec("spec.yaml")
     assert [(m.name, m.target, m.max_batch_size) for m in spec.models] == [("mlp_a", "onnx", 32), ("mlp_b", "onnx", 8)]
+
+
+def test_an_alias_to_a_long_text_repeated_is_refused(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Few values, but each config.pbtxt would carry the text: the expanded characters are bounded too."""
+    lines = ['x-text: &text "' + "a" * 100_000 + '"', "models:"]
+    lines += [f"  - {{name: m{i}, parameters: {{k: *text}}}}" for i in range(200)]
+    (folder / "spec.yaml").write_text("\n".join(lines) + "\n")
+    tracemalloc.start()
+    try:
+        result = _check(capsys, "spec.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.stderr == (
+        f"error: spec.yaml:3:3: invalid YAML: this value expands to more than {MAX_CHARS:,} characters once its "
+        "aliases (*name) are followed; is an alias to a long text repeated by mistake?\n"
+    )
+    assert peak < 20 << 20
