@@ -38,7 +38,7 @@ from tests.unit.spec.test_reader import deadline
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
-FUZZ_EXAMPLES = int(os.environ.get("REPO_BUILDER_FUZZ_EXAMPLES", "40"))
+FUZZ_EXAMPLES = int(os.environ.get("REPO_BUILDER_FUZZ_EXAMPLES", "100"))
 #: how much the process's peak RSS may grow over the whole fuzz run
 MAX_RSS_GROWTH = 300 << 20
 #: one check or render of one input
