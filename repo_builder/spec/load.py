@@ -201,6 +201,10 @@ def _problems(e: ValidationError) -> list[Problem]:
     return problems
 
 
+#: the most problems a message lists; a spec with thousands has one mistake repeated
+MAX_SHOWN = 50
+
+
 def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> str:
     positions = _Positions()  # only on the error path: walking every node costs ~0.3 s per 1,000 models
     positions.walk(node)
@@ -208,10 +212,12 @@ def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> 
     # in the order of the file, so that a reader can work through them top to bottom
     located.sort(key=lambda item: (item[0].line, item[0].column) if item[0] else (0, 0))
     lines = []
-    for mark, p in located:
+    for mark, p in located[:MAX_SHOWN]:
         where = f"{path}:{mark.line}:{mark.column}" if mark else str(path)
         lines.append(f"{where}: {format_path(p.loc, data)}\n  {p.message}")
-    head = f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the spec"
+    if len(located) > MAX_SHOWN:
+        lines.append(f"... and {len(located) - MAX_SHOWN:,} more (fix these first)")
+    head = f"{path}: {len(problems):,} problem{'s' if len(problems) != 1 else ''} in the spec"
     return head + "\n" + "\n".join(lines)
 
 

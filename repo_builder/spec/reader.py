@@ -169,8 +169,45 @@ def _located(shown: str, mark: Any, what: str) -> SpecError:
     return SpecError(f"{where}: invalid YAML: {what}")
 
 
+#: texts longer than this are first counted event by event, so that a dense megabyte (`[1,1,1,...]`, half a
+#: million values) is refused before its node tree is built (~300 MB); shorter ones cannot hold that many
+_COUNT_EVENTS_ABOVE = 256 << 10
+_VALUE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
+
+
+def _count_values(text: str, shown: str) -> None:
+    """Refuse a text with more than MAX_NODES values, in constant memory (events, no tree)."""
+    loader = _Loader(text)
+    count = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, _VALUE_EVENTS):
+                count += 1
+                if count > MAX_NODES:
+                    raise _located(shown, event.start_mark, _too_many(aliased=False))
+    except yaml.YAMLError:
+        return  # the parse proper reports it, located
+    finally:
+        loader.dispose()
+
+
+def _too_many(aliased: bool) -> str:
+    if not aliased:
+        return (
+            f"the document holds more than {MAX_NODES:,} values (a spec of 1,000 models holds about 42,000); "
+            "split it into several specs"
+        )
+    return (
+        f"this value expands to more than {MAX_NODES:,} values once its aliases (*name) are followed "
+        "(a spec of 1,000 models holds about 42,000); is an alias repeated by mistake?"
+    )
+
+
 def parse_yaml(text: str, shown: str) -> tuple[Any, yaml.Node | None]:
     """The document's data and its node tree (for positions), or a located SpecError."""
+    if len(text) > _COUNT_EVENTS_ABOVE:
+        _count_values(text, shown)
     loader = _Loader(text)
     try:
         try:
@@ -214,6 +251,7 @@ def _check_tree(root: yaml.Node, loader: _Loader, shown: str) -> None:
     chars: dict[int, int] = {}  # id(node) -> characters of the scalars in its expanded subtree
     height: dict[int, int] = {}  # id(node) -> levels of its subtree
     on_path: set[int] = set()  # the nodes being walked: one of them met again is an alias to itself
+    aliased = False  # a node was met twice: the document uses aliases
     stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
     while stack:
         node, depth, finished = stack.pop()
@@ -225,12 +263,7 @@ def _check_tree(root: yaml.Node, loader: _Loader, shown: str) -> None:
             chars[key] = len(node.value) if isinstance(node, yaml.ScalarNode) else sum(chars[id(c)] for c in children)
             height[key] = 1 + max((height[id(c)] for c in children), default=0)
             if size[key] > MAX_NODES:
-                raise _located(
-                    shown,
-                    node.start_mark,
-                    f"this value expands to more than {MAX_NODES:,} values once its aliases (*name) are followed "
-                    "(a spec of 1,000 models holds about 42,000); is an alias repeated by mistake?",
-                )
+                raise _located(shown, node.start_mark, _too_many(aliased))
             if chars[key] > MAX_CHARS:
                 raise _located(
                     shown,
@@ -240,6 +273,7 @@ def _check_tree(root: yaml.Node, loader: _Loader, shown: str) -> None:
                 )
             continue
         if key in size:  # met before through an alias: already counted, but maybe deeper now
+            aliased = True
             if depth + height[key] - 1 > MAX_DEPTH:
                 raise _located(shown, node.start_mark, _too_deep())
             continue

@@ -317,3 +317,34 @@ def test_an_alias_to_a_long_text_repeated_is_refused(folder: Path, capsys: pytes
         "aliases (*name) are followed; is an alias to a long text repeated by mistake?\n"
     )
     assert peak < 20 << 20
+
+
+def test_thousands_of_problems_are_cut_to_the_first_fifty(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One mistake repeated 20,000 times: the message lists the first 50 in file order and counts the rest."""
+    (folder / "spec.yaml").write_text("models: [" + ", ".join(["1"] * 20_000) + "]\n")
+    result = _check(capsys, "spec.yaml")
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: spec.yaml: 20,000 problems in the spec"
+    assert lines[1:3] == ["spec.yaml:1:10: models[0]", "  got int 1; expected a mapping (key: value)"]
+    assert lines[-3:] == [
+        "spec.yaml:1:157: models[49]",
+        "  got int 1; expected a mapping (key: value)",
+        "... and 19,950 more (fix these first)",
+    ]
+    assert len(lines) == 1 + 2 * 50 + 1
+
+
+def test_a_dense_megabyte_is_counted_before_its_tree_is_built(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Half a million values in 1 MiB: refused by counting events, in little memory."""
+    (folder / "spec.yaml").write_text("models: [" + ",".join(["1"] * 500_000) + "]\n")
+    tracemalloc.start()
+    try:
+        result = _check(capsys, "spec.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.stderr == (
+        "error: spec.yaml:1:300004: invalid YAML: the document holds more than 150,000 values (a spec of 1,000 "
+        "models holds about 42,000); split it into several specs\n"
+    )
+    assert peak < 20 << 20
