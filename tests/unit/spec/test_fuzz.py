@@ -225,10 +225,13 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
 
 
-_START_RSS = _peak_rss()
+@pytest.fixture(scope="module")
+def rss_before() -> int:
+    """The process's peak RSS before the first fuzzed input (other modules' tests may have raised it)."""
+    return _peak_rss()
 
 
-def run_both(capsys: pytest.CaptureFixture[str], folder: Path, text: str) -> None:
+def run_both(capsys: pytest.CaptureFixture[str], folder: Path, text: str, rss_before: int) -> None:
     """check and render `text` as a spec in `folder`; assert the promises of the module docstring."""
     spec = folder / "fuzz_spec.yaml"
     out = folder / "fuzz_out"
@@ -249,7 +252,8 @@ def run_both(capsys: pytest.CaptureFixture[str], folder: Path, text: str) -> Non
                 assert result.stderr.startswith("error: "), shown
                 assert not out.exists(), f"{shown}\n{args[0]} exited 1 but wrote {out}"
             assert sorted(os.listdir(folder)) == sorted({*before, *(["fuzz_out"] if out.exists() else [])}), shown
-        assert _peak_rss() - _START_RSS < MAX_RSS_GROWTH, f"peak RSS grew by {(_peak_rss() - _START_RSS) >> 20} MiB"
+        grown = _peak_rss() - rss_before
+        assert grown < MAX_RSS_GROWTH, f"peak RSS grew by {grown >> 20} MiB; {text[:2000]!r}"
     finally:
         spec.unlink()
         shutil.rmtree(out, ignore_errors=True)
@@ -266,36 +270,42 @@ _FUZZ = settings(
 
 @_FUZZ
 @given(case=text_mutations())
-def test_text_mutations(case: tuple[str, str], workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_mutations(
+    case: tuple[str, str], workspace: Path, capsys: pytest.CaptureFixture[str], rss_before: int
+) -> None:
     name, text = case
-    run_both(capsys, workspace / name, text)
+    run_both(capsys, workspace / name, text, rss_before)
 
 
 @_FUZZ
 @given(case=value_mutations())
-def test_value_mutations(case: tuple[str, str], workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_value_mutations(
+    case: tuple[str, str], workspace: Path, capsys: pytest.CaptureFixture[str], rss_before: int
+) -> None:
     name, text = case
-    run_both(capsys, workspace / name, text)
+    run_both(capsys, workspace / name, text, rss_before)
 
 
 @_FUZZ
 @given(case=random_yaml())
-def test_random_yaml(case: tuple[str, str], workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_random_yaml(
+    case: tuple[str, str], workspace: Path, capsys: pytest.CaptureFixture[str], rss_before: int
+) -> None:
     name, text = case
-    run_both(capsys, workspace / name, text)
+    run_both(capsys, workspace / name, text, rss_before)
 
 
 CORPUS_FILES = sorted(CORPUS.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=[p.stem for p in CORPUS_FILES])
-def test_corpus(path: Path, workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_corpus(path: Path, workspace: Path, capsys: pytest.CaptureFixture[str], rss_before: int) -> None:
     """Inputs the fuzzer once broke the tool with. The first line `# seed: NAME` says which seed's folder
     (and files) the spec is run in; default configs/all_platforms."""
     text = path.read_text(encoding="utf-8")
     first = text.split("\n", 1)[0]
     seed = first.removeprefix("# seed: ").strip() if first.startswith("# seed: ") else "configs/all_platforms"
-    run_both(capsys, workspace / seed, text)
+    run_both(capsys, workspace / seed, text, rss_before)
 
 
 def test_the_corpus_is_kept() -> None:
