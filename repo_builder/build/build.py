@@ -78,11 +78,17 @@ def build(
     """
     repo = Path(os.path.normpath(Path(spec.repository_path(output)).absolute()))
     with repo_lock(repo), writing(repo, replaced=repo):  # the whole build: two writers would interleave
-        return _build(spec, repo, jobs, force, only, progress)
+        return _build(spec, repo, jobs, force, only, progress, model_timeout)
 
 
 def _build(
-    spec: Spec, repo: Path, jobs: int, force: bool, only: list[str] | None, progress: Progress | None
+    spec: Spec,
+    repo: Path,
+    jobs: int,
+    force: bool,
+    only: list[str] | None,
+    progress: Progress | None,
+    model_timeout: float | None,
 ) -> BuildResult:
     notes: list[str] = []
     check_output(repo, force, spec.path, notes)

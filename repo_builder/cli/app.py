@@ -57,16 +57,18 @@ state = _State()
 
 
 def _stderr(always: bool = False):  # type: ignore[no-untyped-def]
-    """Progress and logs (silenced by -q); errors pass always=True, -q keeps them."""
+    """Progress and logs (silenced by -q); errors pass always=True, -q keeps them.
+
+    emoji=False on both consoles: rich would print `spec.yaml:100:23` as `spec.yaml💯23`."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, quiet=state.quiet and not always)
+    return Console(stderr=True, highlight=False, emoji=False, quiet=state.quiet and not always)
 
 
 def _stdout():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, emoji=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -347,6 +349,12 @@ def schema() -> None:
     typer.echo(json.dumps(Spec.model_json_schema(), indent=2))
 
 
+def _interrupted() -> None:
+    """Ctrl-C (and SIGTERM, SIGHUP: see _process.py): one line on stderr, even with -q, and exit 130."""
+    print("interrupted", file=sys.stderr, flush=True)
+    sys.exit(130)
+
+
 def main() -> None:
     """Entry point with the one error handler."""
     from repo_builder.errors import RepoBuilderError
@@ -362,16 +370,15 @@ def main() -> None:
         )
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
-        _stderr().print("interrupted")
-        sys.exit(130)
+        _interrupted()
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
     except TyperException as e:  # usage errors: typer prints them with the usage line
         show = getattr(e, "show", None)
         if show is not None:
             show()
         else:
             print(f"error: {e.format_message()}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except typer.Exit as e:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
@@ -387,4 +394,6 @@ def main() -> None:
                 soft_wrap=True,
             )
         sys.exit(3)
+    if result == 130:  # typer turns Ctrl-C into a silent return of 130; no command returns it otherwise
+        _interrupted()
     sys.exit(result if isinstance(result, int) else 0)

@@ -30,7 +30,7 @@ def check_command(spec_path: Path, console_out: Any, console_err: Any = None) ->
             rendered += 1
     pending = len(loaded.models) - rendered
     note = f"; {pending} take their tensors from the model at build time" if pending else ""
-    console_out.print(f"{spec_path}: ok, {len(loaded.models)} models, {rendered} configs checked{note}")
+    console_out.print(f"{spec_path}: ok, {len(loaded.models)} models, {rendered} configs checked{note}", markup=False)
     return 0
 
 

@@ -265,7 +265,8 @@ def config_context(model: ModelSpec, tensors: Tensors, extras: RenderExtras | No
 
 
 def _tidy(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip()) + "\n"
+    # split on "\n" only: str.splitlines() also splits inside a quoted value holding U+2028, U+0085, ...
+    return "\n".join(line.rstrip() for line in text.split("\n") if line.strip()) + "\n"
 
 
 def render_config(model: ModelSpec, tensors: Tensors, extras: RenderExtras | None = None) -> str:

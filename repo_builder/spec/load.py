@@ -12,8 +12,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from repo_builder.errors import SpecError
+from repo_builder.spec.files import file_problems
 from repo_builder.spec.models import ModelSpec, Spec, duplicate_name_message
 from repo_builder.spec.problems import Issues, Loc, Problem
+from repo_builder.spec.reader import parse_yaml, read_spec_text, shorten
 from repo_builder.spec.rules import spec_warnings
 
 
@@ -64,56 +66,11 @@ def _scalar_key(node: yaml.Node) -> str | int:
     return str(value)
 
 
-_LoaderBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
-
-
-class _UniqueKeyLoader(_LoaderBase):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                first = seen[key].start_mark
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"key {key!r} is given twice in one mapping (first on line {first.line + 1})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node]:
+    """The document (a mapping) and its node tree, read within the limits of spec/reader.py."""
     shown = str(path)
-    if not path.exists():
-        raise SpecError(f"{shown}: no such file; expected a YAML spec (see `repo-builder schema`)")
-    if path.is_dir():
-        raise SpecError(f"{shown}: is a folder; expected a YAML spec file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{shown}: cannot be read: {e}") from e
-    try:
-        # one parse gives both the node tree (positions) and the data
-        loader = _UniqueKeyLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
-        what = e.problem or str(e)
-        if e.context:
-            what = f"{what} ({e.context})"
-        raise SpecError(f"{where}: invalid YAML: {what}") from e
-    except yaml.YAMLError as e:
-        raise SpecError(f"{shown}: invalid YAML: {e}") from e
-    if data is None:
+    data, node = parse_yaml(read_spec_text(path), shown)
+    if data is None or node is None:
         raise SpecError(f"{shown}: the file is empty; expected a mapping with at least `models:`")
     if not isinstance(data, dict):
         raise SpecError(
@@ -132,11 +89,17 @@ def format_path(loc: Loc, data: Any) -> str:
             parts[-1] += f"[{item}]"
             node = node[item] if 0 <= item < len(node) else None
             if len(parts) == 1 and parts[0].startswith("models[") and isinstance(node, dict) and "name" in node:
-                parts[-1] += f" ({node['name']})"
+                parts[-1] += f" ({_key_text(node['name'])})"
             continue
-        parts.append(str(item))
+        parts.append(_key_text(item))
         node = node.get(item) if isinstance(node, dict) else None
     return " -> ".join(parts) if parts else "(top level)"
+
+
+def _key_text(value: Any) -> str:
+    """A key or model name as a path part: as written when it is short and printable, else its repr, cut."""
+    text = str(value)
+    return text if len(text) <= 100 and text.isprintable() else shorten(repr(value))
 
 
 def _fields_of(model: type[BaseModel] | None) -> list[str]:
@@ -176,27 +139,29 @@ def _describe(error: dict[str, Any]) -> str:
     kind = error["type"]
     loc: Loc = tuple(error["loc"])
     value = error.get("input")
+    shown = shorten(repr(value))
     if kind == "extra_forbidden":
         key = str(loc[-1])
+        name = shorten(repr(key))
         allowed = _fields_of(_model_at(loc))
         close = difflib.get_close_matches(key, allowed, n=1)
         if not allowed:
-            return f"unknown field {key!r}"
+            return f"unknown field {name}"
         if close:
-            return f"unknown field {key!r}; did you mean {close[0]!r}? Expected one of: {', '.join(allowed)}"
-        return f"unknown field {key!r}; expected one of: {', '.join(allowed)}"
+            return f"unknown field {name}; did you mean {close[0]!r}? Expected one of: {', '.join(allowed)}"
+        return f"unknown field {name}; expected one of: {', '.join(allowed)}"
     if kind == "missing":
         holder = _model_at(loc)
         field = holder.model_fields.get(str(loc[-1])) if holder is not None else None
         what = f" ({field.description.rstrip('.')})" if field is not None and field.description else ""
-        return f"required field {loc[-1]!r} is missing; add it{what}"
+        return f"required field {shorten(repr(loc[-1]))} is missing; add it{what}"
     if kind == "too_short":
         least = error.get("ctx", {}).get("min_length", 1)
-        return f"got {value!r}; expected at least {least} item{'s' if least != 1 else ''}"
+        return f"got {shown}; expected at least {least} item{'s' if least != 1 else ''}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         choices = expected.replace(" or ", ", ").replace("'", "")
-        return f"got {value!r}; expected one of: {choices}"
+        return f"got {shown}; expected one of: {choices}"
     if kind in ("value_error", "assertion_error"):
         cause = error.get("ctx", {}).get("error")
         return str(cause) if cause is not None else error["msg"]
@@ -206,23 +171,23 @@ def _describe(error: dict[str, Any]) -> str:
 
             try:
                 guess = Source.from_arg(value).kind
-            except ValueError:
+            except (ValueError, OSError):  # a NUL in the text, a name too long for a path
                 guess = "python"
             return (
-                f"got {type(value).__name__} {value!r}; expected a mapping with one of python, saved_model, "
-                f"keras_file, e.g. source: {{{guess}: {value}}}"
+                f"got {type(value).__name__} {shown}; expected a mapping with one of python, saved_model, "
+                f"keras_file, e.g. source: {{{guess}: {shorten(value)}}}"
             )
-        return f"got {type(value).__name__} {value!r}; expected a mapping (key: value)"
+        return f"got {type(value).__name__} {shown}; expected a mapping (key: value)"
     if kind == "list_type":
-        return f"got {type(value).__name__} {value!r}; expected a list"
+        return f"got {type(value).__name__} {shown}; expected a list"
     if kind.startswith("int_") or kind.startswith("float_") or kind.startswith("bool_") or kind.startswith("string_"):
         msg = error["msg"]
-        return f"got {value!r}; {msg[0].lower() + msg[1:]}"
+        return f"got {shown}; {msg[0].lower() + msg[1:]}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long"):
         msg = error["msg"]
-        return f"got {value!r}; {msg[0].lower() + msg[1:]}"
+        return f"got {shown}; {msg[0].lower() + msg[1:]}"
     msg = error["msg"]
-    return f"{msg[0].lower() + msg[1:]} (got {value!r})"
+    return f"{msg[0].lower() + msg[1:]} (got {shown})"
 
 
 def _problems(e: ValidationError) -> list[Problem]:
@@ -237,23 +202,30 @@ def _problems(e: ValidationError) -> list[Problem]:
     return problems
 
 
-def _locate(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> list[str]:
-    """Each problem as `file:line:col: path\n  message`, in the order of the file."""
+#: the most problems a message lists; a spec with thousands has one mistake repeated
+MAX_SHOWN = 50
+
+
+def _locate(path: Path, problems: list[Problem], data: Any, node: yaml.Node, limit: int | None = None) -> list[str]:
+    """Each problem as `file:line:col: path\n  message`, in the order of the file (the first `limit`)."""
     positions = _Positions()  # only on the error path: walking every node costs ~0.3 s per 1,000 models
     positions.walk(node)
     located = [(positions.find(p.loc, key=p.key), p) for p in problems]
     # in the order of the file, so that a reader can work through them top to bottom
     located.sort(key=lambda item: (item[0].line, item[0].column) if item[0] else (0, 0))
     lines = []
-    for mark, p in located:
+    for mark, p in located[:limit]:
         where = f"{path}:{mark.line}:{mark.column}" if mark else str(path)
         lines.append(f"{where}: {format_path(p.loc, data)}\n  {p.message}")
     return lines
 
 
 def _render(path: Path, problems: list[Problem], data: Any, node: yaml.Node) -> str:
-    head = f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the spec"
-    return head + "\n" + "\n".join(_locate(path, problems, data, node))
+    lines = _locate(path, problems, data, node, MAX_SHOWN)
+    if len(problems) > MAX_SHOWN:
+        lines.append(f"... and {len(problems) - MAX_SHOWN:,} more (fix these first)")
+    head = f"{path}: {len(problems):,} problem{'s' if len(problems) != 1 else ''} in the spec"
+    return head + "\n" + "\n".join(lines)
 
 
 def _rules_despite_errors(e: ValidationError, data: dict[str, Any]) -> list[Problem]:
@@ -285,62 +257,23 @@ def _rules_despite_errors(e: ValidationError, data: dict[str, Any]) -> list[Prob
 
 
 def _raw_checks(data: dict[str, Any], base: Path) -> list[Problem]:
-    """Files the spec names must exist (relative to the spec file); model names are unique.
+    """Files the spec names (spec/files.py) and unique model names.
 
     Works on the raw document, so that these are reported together with the spec's other problems;
     values of the wrong type are left to the schema's own messages.
     """
-
-    def mapping(value: Any) -> dict[Any, Any]:
-        return value if isinstance(value, dict) else {}
-
-    def sequence(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else []
-
-    files: list[tuple[Loc, str, str]] = []
-    for i, m in enumerate(sequence(data.get("models"))):
-        m = mapping(m)
-        source = mapping(m.get("source"))
-        for kind, what in (("saved_model", "a SavedModel folder"), ("keras_file", "a Keras file")):
-            if isinstance(source.get(kind), str):
-                files.append((("models", i, "source", kind), source[kind], what))
-        python = source.get("python")
-        if isinstance(python, str) and ":" in python:
-            module = python.rsplit(":", 1)[0]
-            if module.endswith(".py"):
-                files.append((("models", i, "source", "python"), module, "a Python file"))
-        for o, out in enumerate(sequence(m.get("outputs"))):
-            labels = mapping(out).get("labels")
-            if isinstance(labels, str) and labels:
-                files.append((("models", i, "outputs", o, "labels"), labels, "a label file"))
-        samples = mapping(m.get("verify")).get("inputs")
-        if isinstance(samples, str) and samples:
-            module = samples if samples.endswith(".npz") else samples.rsplit(":", 1)[0]
-            if module.endswith((".npz", ".py")):
-                files.append((("models", i, "verify", "inputs"), module, "a sample-data file"))
-        calibration = mapping(m.get("calibration")).get("data")
-        if isinstance(calibration, str):
-            files.append((("models", i, "calibration", "data"), calibration, "an .npz file"))
-        for w, warm in enumerate(sequence(m.get("warmup"))):
-            for name, wi in mapping(mapping(warm).get("inputs")).items():
-                file = mapping(wi).get("file")
-                if isinstance(file, str) and file:
-                    files.append((("models", i, "warmup", w, "inputs", name, "file"), file, "a data file"))
     problems: list[Problem] = []
     first: dict[str, int] = {}
-    for i, m in enumerate(sequence(data.get("models"))):
-        name = mapping(m).get("name")
+    models = data.get("models")
+    for i, m in enumerate(models if isinstance(models, list) else []):
+        name = m.get("name") if isinstance(m, dict) else None
         if not isinstance(name, str):
             continue
         if name in first:  # also Spec's own rule, which pydantic skips while any model has a field error
             problems.append(Problem(("models", i, "name"), duplicate_name_message(name, first[name])))
         else:
             first[name] = i
-    for loc, rel, what in files:
-        target = base / rel
-        if not target.exists():
-            problems.append(Problem(loc, f"{rel} does not exist (looked in {target}); expected {what}"))
-    return problems
+    return problems + file_problems(data, base)
 
 
 def load(path: Path) -> Spec:
@@ -357,6 +290,9 @@ def load(path: Path) -> Spec:
 
 def _load(path: Path) -> Spec:
     data, node = _read_yaml(path)
+    # top-level keys that start with `x-` are the user's own (as in docker compose): a place for the
+    # anchors that merge keys (`<<: *defaults`) share between models
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     problems = _raw_checks(data, path.resolve().parent)
     try:
         spec = Spec.model_validate(data)

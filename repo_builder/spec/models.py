@@ -17,7 +17,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
@@ -63,6 +62,23 @@ Precision = Literal["fp32", "fp16", "int8"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
+#: the longest folder name of a model or repository: file systems allow 255 bytes, and the build's staging
+#: folder beside the repository adds a prefix and a suffix to its name
+MAX_FOLDER_NAME = 200
+
+# The widths of ModelConfig's integer fields: a larger number does not fit in Triton's config.
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+PositiveInt32 = Annotated[int, Field(gt=0, le=INT32_MAX)]
+NonNegativeInt32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+PositiveUInt32 = Annotated[int, Field(gt=0, le=UINT32_MAX)]
+NonNegativeUInt32 = Annotated[int, Field(ge=0, le=UINT32_MAX)]
+NonNegativeUInt64 = Annotated[int, Field(ge=0, le=UINT64_MAX)]
+PositiveInt64 = Annotated[int, Field(gt=0, le=INT64_MAX)]
+Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+
 
 def _check_dims(dims: list[int]) -> list[int]:
     if len(dims) == 0:
@@ -73,6 +89,9 @@ def _check_dims(dims: list[int]) -> list[int]:
     bad = [d for d in dims if d == 0 or d < -1]
     if bad:
         raise ValueError(f"dims {dims} contain {bad[0]}; each dim must be a positive size or -1 (variable)")
+    big = [d for d in dims if d > INT64_MAX]
+    if big:
+        raise ValueError(f"dim {big[0]} is larger than {INT64_MAX}, the largest dim Triton's config holds (int64)")
     return dims
 
 
@@ -91,6 +110,14 @@ class TensorSpec(_Base):
     @classmethod
     def _dims(cls, value: list[int]) -> list[int]:
         return _check_dims(value)
+
+    @field_validator("reshape")
+    @classmethod
+    def _reshape(cls, value: list[int] | None) -> list[int] | None:
+        # the other reshape rules are Triton's, in spec/rules.py (reported with its wording)
+        if value is not None and any(d > INT64_MAX for d in value):
+            raise ValueError(f"reshape {value} holds a size larger than {INT64_MAX} (int64, as in Triton's config)")
+        return value
 
 
 class InputSpec(TensorSpec):
@@ -163,28 +190,30 @@ class QueuePolicy(_Base):
     timeout_action: Annotated[Literal["REJECT", "DELAY"], BeforeValidator(_upper, json_schema_input_type=str)] = Field(
         default="REJECT", description="What happens to a request that times out in the queue: REJECT or DELAY."
     )
-    default_timeout_microseconds: NonNegativeInt = Field(
+    default_timeout_microseconds: NonNegativeUInt64 = Field(
         default=0, description="Queue timeout of a request that sets none; 0 = no timeout."
     )
     allow_timeout_override: bool = Field(default=False, description="Requests may set their own, shorter timeout.")
-    max_queue_size: NonNegativeInt = Field(default=0, description="Most requests waiting in the queue; 0 = unlimited.")
+    max_queue_size: NonNegativeUInt32 = Field(
+        default=0, description="Most requests waiting in the queue; 0 = unlimited."
+    )
 
 
 class DynamicBatching(_Base):
     """Triton's dynamic batcher. `dynamic_batching: false` turns it off; absent = on when the model batches."""
 
     enabled: bool = Field(default=True, description="Turn dynamic batching on or off.")
-    preferred_batch_size: list[PositiveInt] = Field(
+    preferred_batch_size: list[PositiveInt32] = Field(
         default_factory=list, description="Batch sizes the batcher aims for, each in 1..max_batch_size."
     )
-    max_queue_delay_microseconds: NonNegativeInt = Field(
+    max_queue_delay_microseconds: NonNegativeUInt64 = Field(
         default=0, description="How long a request may wait for others to form a batch."
     )
     preserve_ordering: bool = Field(default=False, description="Return responses in the order the requests came in.")
-    priority_levels: NonNegativeInt = Field(
+    priority_levels: NonNegativeUInt64 = Field(
         default=0, description="Number of request priority levels; 0 = no priorities."
     )
-    default_priority_level: NonNegativeInt = Field(
+    default_priority_level: NonNegativeUInt64 = Field(
         default=0, description="Priority of a request that sets none, in 1..priority_levels."
     )
     default_queue_policy: QueuePolicy | None = Field(
@@ -224,8 +253,8 @@ class InstanceGroup(_Base):
         default="KIND_AUTO",
         description="Where the instances run: KIND_AUTO, KIND_CPU, KIND_GPU or KIND_MODEL (or auto, cpu, gpu, model).",
     )
-    count: PositiveInt = Field(default=1, description="Instances per device (per GPU with KIND_GPU).")
-    gpus: list[int] | None = Field(
+    count: PositiveInt32 = Field(default=1, description="Instances per device (per GPU with KIND_GPU).")
+    gpus: list[Annotated[int, Field(le=INT32_MAX)]] | None = Field(
         default=None, description="GPU indices to place instances on (kind KIND_GPU, or KIND_AUTO); default: every GPU."
     )
     profile: list[str] | None = Field(default=None, description="TensorRT optimization profiles (plans only).")
@@ -233,9 +262,9 @@ class InstanceGroup(_Base):
 
 
 class VersionPolicy(_Base):
-    latest: PositiveInt | None = Field(default=None, description="Serve the newest N versions.")
+    latest: PositiveUInt32 | None = Field(default=None, description="Serve the newest N versions.")
     all: bool | None = Field(default=None, description="Serve every version.")
-    specific: list[PositiveInt] | None = Field(default=None, description="Serve these versions (each in versions).")
+    specific: list[PositiveInt64] | None = Field(default=None, description="Serve these versions (each in versions).")
 
     @model_validator(mode="after")
     def _one(self) -> VersionPolicy:
@@ -249,14 +278,14 @@ class WarmupInput(_Base):
     data: Literal["zero", "random"] = Field(
         default="random", description="Warmup data when no file is given: zero or random."
     )
-    dims: list[int] | None = Field(default=None, description="Concrete dims; default: the input's, -1 -> 1.")
+    dims: list[Int64] | None = Field(default=None, description="Concrete dims; default: the input's, -1 -> 1.")
     file: str | None = Field(default=None, description="Raw little-endian data file (Triton input_data_file).")
 
 
 class Warmup(_Base):
     name: str = Field(min_length=1, description="Name of this warmup sample.")
-    batch_size: PositiveInt = Field(default=1, description="Batch size of the warmup request (1..max_batch_size).")
-    count: PositiveInt = Field(default=1, description="How many times the warmup request is run.")
+    batch_size: PositiveUInt32 = Field(default=1, description="Batch size of the warmup request (1..max_batch_size).")
+    count: PositiveUInt32 = Field(default=1, description="How many times the warmup request is run.")
     inputs: dict[str, WarmupInput] = Field(
         default_factory=dict, description="Per input; inputs not named get random data of their dtype and dims."
     )
@@ -277,10 +306,10 @@ class TensorRTAccelerator(_Base):
 
 
 class GraphSpec(_Base):
-    batch_size: NonNegativeInt = Field(
+    batch_size: NonNegativeInt32 = Field(
         default=0, description="Batch size the CUDA graph is captured for (0 when max_batch_size is 0)."
     )
-    inputs: dict[str, list[int]] = Field(
+    inputs: dict[str, list[Int64]] = Field(
         default_factory=dict,
         description="Input name -> concrete dims (without the batch dimension) the graph is captured for.",
     )
@@ -384,7 +413,7 @@ class Thresholds(_Base):
 
 class EnsembleStep(_Base):
     model: str = Field(min_length=1, description="Name of the step's model (another model in this spec).")
-    version: int = Field(default=-1, description="Version of the step's model; -1 = the latest.")
+    version: Int64 = Field(default=-1, description="Version of the step's model; -1 = the latest.")
     input_map: dict[str, str] = Field(description="Step model's input name -> ensemble tensor name.")
     output_map: dict[str, str] = Field(description="Step model's output name -> ensemble tensor name.")
 
@@ -399,15 +428,19 @@ class ModelSpec(_Base):
         description="The TensorFlow model to convert: one of python, saved_model, keras_file (none for an ensemble).",
     )
     target: Target = Field(description="Conversion target: " + ", ".join(TARGETS) + ".")
-    versions: list[PositiveInt] = Field(
+    versions: list[PositiveInt64] = Field(
         default_factory=lambda: [1], min_length=1, description="Version folders to build, each holding the same model."
     )
-    max_batch_size: NonNegativeInt = Field(
+    max_batch_size: NonNegativeInt32 = Field(
         default=8, description="0 = the model does not batch and dims are the full shape."
     )
     signature: str = Field(default="serving_default", description="SavedModel signature to serve.")
-    inputs: list[InputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
-    outputs: list[OutputSpec] | None = Field(default=None, description="Optional when the signature gives them.")
+    inputs: list[InputSpec] | None = Field(
+        default=None, min_length=1, description="Optional when the signature gives them."
+    )
+    outputs: list[OutputSpec] | None = Field(
+        default=None, min_length=1, description="Optional when the signature gives them."
+    )
     precision: Precision = Field(
         default="fp32",
         description="fp32, fp16 or int8. int8: targets tftrt and tensorrt, with calibration; fp16 on other "
@@ -468,6 +501,11 @@ class ModelSpec(_Base):
             raise ValueError(f"{value!r} starts with '.'; hidden folders are not models")
         if not _NAME_RE.match(value):
             raise ValueError(f"{value!r} has characters other than letters, digits, '_', '-' and '.'")
+        if len(value) > MAX_FOLDER_NAME:
+            raise ValueError(
+                f"{value[:40]!r}... is {len(value)} characters long; a model name is a folder name of at most "
+                f"{MAX_FOLDER_NAME}"
+            )
         return value
 
     @property
@@ -539,10 +577,30 @@ class Spec(_Base):
         default_factory=TritonSettings, description="How the Triton server is deployed (docker-compose.yml)."
     )
     models: list[ModelSpec] = Field(min_length=1, description="The models to build, at least one.")
+    allow_outside_files: bool = Field(
+        default=False,
+        description="Let label and warmup files come from outside the spec's folder (../, absolute paths, "
+        "symlinks out of it). They are copied into the repository and its image: allow it only for specs you trust.",
+    )
 
     _path: Path | None = PrivateAttr(default=None)
     #: located warnings found by the loader (spec/rules.py MODEL_WARNINGS): settings Triton ignores
     _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("repository")
+    @classmethod
+    def _repository_path(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError(f"{value!r} contains a NUL character; expected a folder path")
+        if len(value.encode()) > 2000:  # PATH_MAX is 4096, and the spec's folder comes before it
+            raise ValueError(f"{value[:40]!r}... is {len(value.encode())} bytes long; expected a folder path")
+        longest = max(value.split("/"), key=lambda part: len(part.encode()))
+        if len(longest.encode()) > MAX_FOLDER_NAME:
+            raise ValueError(
+                f"the folder name {longest[:40]!r}... is {len(longest.encode())} bytes long; a repository's folder "
+                f"names may be at most {MAX_FOLDER_NAME} bytes"
+            )
+        return value
 
     @model_validator(mode="after")
     def _cross_model(self) -> Spec:

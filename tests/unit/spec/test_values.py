@@ -1,0 +1,104 @@
+"""Valid-looking values that once ended as "a bug in repo-builder": odd unicode in the strings that go into
+config.pbtxt is written as given; numbers wider than Triton's config fields are located refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from repo_builder.spec.models import INT32_MAX, INT64_MAX
+from tests.unit.cli_runner import run_cli
+
+SPEC = """\
+models:
+  - name: base
+    source: {{python: model.py:build}}
+    target: onnx
+    max_batch_size: {mbs}
+    inputs: [{{name: {input}, dtype: FP32, dims: [{dim}]}}]
+    outputs: [{{name: y, dtype: FP32, dims: [2]}}]
+    parameters: {{{key}: {value}}}
+    instance_groups: [{{name: {group}, kind: cpu}}]
+"""
+
+ODD = [
+    "\u2028",  # LINE SEPARATOR: str.splitlines() splits on it
+    "\u2029",  # PARAGRAPH SEPARATOR
+    "\x85",  # NEXT LINE
+    "\x0b",  # vertical tab
+    "\x0c",  # form feed
+    "\x1c",  # file separator
+    "\x00",  # NUL (YAML's "\0")
+    "\x1b[31m",  # an escape sequence
+    "\u202e",  # RIGHT-TO-LEFT OVERRIDE
+    "\ufeff",  # a BOM inside a value
+    "\U0001f600",  # outside the BMP
+    '"\\',  # quote and backslash
+    "\r\n\t",
+]
+
+
+def _yaml(text: str) -> str:
+    """A YAML double-quoted scalar: every character outside printable ASCII escaped (\\uXXXX, \\UXXXXXXXX)."""
+
+    def escape(c: str) -> str:
+        if c in '"\\':
+            return "\\" + c
+        if " " <= c <= "~":
+            return c
+        return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
+    return '"' + "".join(escape(c) for c in text) + '"'
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.py").write_text('"""Placeholder model source."""\n')
+    return tmp_path
+
+
+@pytest.mark.parametrize("odd", ODD, ids=[f"U+{ord(c[0]):04X}" for c in ODD])
+def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (folder / "spec.yaml").write_text(
+        SPEC.format(
+            mbs=8, input=_yaml(f"in{odd}put"), dim=4, key=_yaml(f"k{odd}"), value=_yaml(f"a{odd}b"), group=_yaml(odd)
+        )
+    )
+    check = run_cli(capsys, "check", "spec.yaml")
+    assert (check.code, check.stderr) == (0, "")
+    result = run_cli(capsys, "render", "spec.yaml", "-o", "out")
+    assert (result.code, result.stderr) == (0, "")
+    config = text_format.Parse(
+        (folder / "out" / "base" / "config.pbtxt").read_text(encoding="utf-8"), model_config_pb2.ModelConfig()
+    )
+    assert config.input[0].name == f"in{odd}put"
+    assert config.parameters[f"k{odd}"].string_value == f"a{odd}b"
+    assert config.instance_group[0].name == odd
+
+
+@pytest.mark.parametrize(
+    ("mbs", "dim", "code"),
+    [
+        (INT32_MAX, INT64_MAX, 0),  # the widest values Triton's config holds
+        (INT32_MAX + 1, 4, 1),
+        (8, INT64_MAX + 1, 1),
+        (8, 10**40, 1),
+    ],
+)
+def test_numbers_fit_the_config_or_are_located(
+    mbs: int, dim: int, code: int, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "spec.yaml").write_text(SPEC.format(mbs=mbs, input="x", dim=dim, key="k", value="v", group="g"))
+    for command in ("check", "render"):
+        result = run_cli(capsys, command, "spec.yaml", *(["-o", "out"] if command == "render" else []))
+        assert result.code == code, result.stderr
+        assert "bug in repo-builder" not in result.stderr
+    if code:
+        assert result.stderr.startswith("error: spec.yaml: 1 problem in the spec\nspec.yaml:")
+        assert not (folder / "out").exists()
+    else:
+        assert f"dims: [ {dim} ]" in (folder / "out" / "base" / "config.pbtxt").read_text()
