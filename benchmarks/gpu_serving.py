@@ -64,7 +64,8 @@ def raw_engine(onnx: Path, batch: int, seconds: float) -> dict[str, Any]:
 
     if hasattr(ort, "preload_dlls"):
         ort.preload_dlls()
-    session = ort.InferenceSession(str(onnx), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    cuda = {"cudnn_conv_algo_search": "HEURISTIC"}  # as the served model.py (templates/_device.py.j2)
+    session = ort.InferenceSession(str(onnx), providers=[("CUDAExecutionProvider", cuda), "CPUExecutionProvider"])
     if session.get_providers()[0] != "CUDAExecutionProvider":
         raise SystemExit(f"ONNX Runtime did not take the CUDA provider: {session.get_providers()}")
     feed_name = session.get_inputs()[0].name

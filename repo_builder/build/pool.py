@@ -23,6 +23,7 @@ the staging repository; a failure comes back as a FAILED ModelResult, never as a
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -187,6 +188,10 @@ def run_task(task: Task, spec: Spec, model: ModelSpec, stage: str, events: Any =
         status = entry.status or ModelStatus.BUILT
         return ModelResult(name, model.target, status, entry, log=log_path, seconds=seconds)
     except BaseException as e:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            from repo_builder.repository.disk import output_error
+
+            e = output_error(e, repo, f"model {name} into the staging folder")
         message = e.message if isinstance(e, RepoBuilderError) else f"{type(e).__name__}: {e}"
         log.error("FAILED: %s\n%s", message, traceback.format_exc())
         clear_except(repo / name, log_path)  # a failed model leaves only its log

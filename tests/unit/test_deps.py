@@ -60,6 +60,7 @@ def test_inspect_without_tensorflow_gives_the_install_hint(source: str, tmp_path
 
 def test_require_names_the_extra_of_a_submodule(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    monkeypatch.setitem(sys.modules, "tf2onnx.tf_loader", None)  # as if absent, also after a test imported it
     with pytest.raises(MissingDependencyError) as caught:
         deps.require("tf2onnx.tf_loader")
     assert caught.value.message.endswith(HINT)

@@ -78,10 +78,12 @@ def test_reference_dtype_is_its_base_type(built: Built) -> None:
 
     _, outputs = read_signature(built.folder / "counter", "counter")
     assert [(t.name, t.dtype) for t in outputs] == [("a", "FP32"), ("y", "FP32")]
-    _built(built, "counter_onnx", "counter_python")
-    x = np.array([[2.0]], dtype=np.float32)
-    a, y = built.onnx("counter_onnx").run(["a", "y"], {"x": x})
-    assert (float(a), float(y[0, 0])) == (0.5, 3.0)
+    # its scalar output `a` keeps it from batching, and a non-batching model cannot return a scalar in
+    # Triton (its core refuses the config): the build says so, past the dtype (once "unknown datatype")
+    for name in ("counter_onnx", "counter_python"):
+        error = built.manifest["failed"][name]["error"]
+        assert "model output 'a' cannot have empty reshape for non-batching model" in error, error
+        assert "float32_ref" not in error
 
 
 def test_nested_dict_outputs_are_flattened(built: Built) -> None:

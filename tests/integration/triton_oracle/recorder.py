@@ -52,14 +52,15 @@ class Recorder:
         repository = self.repositories.setdefault(id(owner), _Repository())
         repository.sources.add(self.test)
         files: dict[str, bytes] = {}
-        if spec is not None:
-            for t in model.outputs or []:
-                if t.labels:
-                    files[Path(t.labels).name] = _read(spec.resolve(t.labels))
-            for w in model.warmup:
-                for wi in w.inputs.values():
-                    if wi.file:
-                        files[f"warmup/{Path(wi.file).name}"] = _read(spec.resolve(wi.file))
+        if spec is not None:  # named as the repository's writer names them (the config says those names)
+            from repo_builder.repository.layout import data_file_names
+
+            labels = data_file_names([t.labels for t in model.outputs or [] if t.labels], reserved=True)
+            for path, name in labels.items():
+                files[name] = _read(spec.resolve(path))
+            warmup = data_file_names([wi.file for w in model.warmup for wi in w.inputs.values() if wi.file])
+            for path, name in warmup.items():
+                files[f"warmup/{name}"] = _read(spec.resolve(path))
         repository.models[model.name] = _Model(text, list(model.versions), files)
 
     def write(self) -> None:

@@ -72,3 +72,20 @@ def test_a_missing_library_fails_before_the_source_loads(tmp_path: Path, monkeyp
     assert result.status is ModelStatus.FAILED
     assert result.error is not None and "pip install 'repo-builder[convert]'" in result.error
     assert result.log is not None and "pip install 'repo-builder[convert]'" in result.log.read_text()
+
+
+def test_a_full_disk_in_a_model_is_a_located_message(tmp_path: Path) -> None:
+    """A full disk while a worker writes a model (simulated: the task raises ENOSPC as the file system
+    would) fails that model with the disk and its free space, not a bare OSError."""
+    import errno
+
+    spec = _spec(tmp_path)
+
+    def task(*_args: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "stage" / "a" / "1" / "model.onnx"))
+
+    result = run_task(task, spec, spec.model("a"), str(tmp_path / "stage"))
+    assert result.status is ModelStatus.FAILED
+    assert result.error is not None
+    assert "no space left on the disk mounted at" in result.error and "free of" in result.error
+    assert "OSError" not in result.error
