@@ -32,6 +32,7 @@ from benchmarks.serving import _level, add_single_instance_copy, probe, statisti
 
 MODEL = "resnet50"
 SINGLE = "resnet50_single"  # the same model: no dynamic batching, one instance on the GPU
+TWO = "resnet50_x2"  # for insight, not a target: the default config with two instances on the GPU
 LEVELS = (1, 16, 64)
 
 
@@ -54,7 +55,29 @@ def build(out: Path) -> Path:
     if done.returncode != 0:
         raise SystemExit(f"building {spec_path} failed (exit {done.returncode})")
     add_single_instance_copy(out / "repo", source=MODEL, name=SINGLE, kind="KIND_GPU")
+    add_instances_copy(out / "repo", source=MODEL, name=TWO, count=2)
     return out / "repo"
+
+
+def add_instances_copy(repo: Path, source: str, name: str, count: int) -> None:
+    """`source` as `name` with `count` instances on the GPU, batching as written; the model file linked."""
+    import os
+    import shutil
+
+    from google.protobuf import text_format
+    from tritonclient.grpc.model_config_pb2 import ModelConfig, ModelInstanceGroup
+
+    shutil.copytree(repo / source, repo / name, ignore=shutil.ignore_patterns("model.onnx"))
+    os.symlink(f"../../{source}/1/model.onnx", repo / name / "1" / "model.onnx")
+    config = text_format.Parse((repo / source / "config.pbtxt").read_text(), ModelConfig())
+    config.name = name
+    config.ClearField("instance_group")
+    config.instance_group.add(kind=ModelInstanceGroup.KIND_GPU, count=count)
+    (repo / name / "config.pbtxt").write_text(text_format.MessageToString(config))
+    manifest_path = repo / "repo_builder_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["models"][name] = dict(manifest["models"][source])
+    manifest_path.write_text(json.dumps(manifest, indent=2))
 
 
 def raw_engine(onnx: Path, batch: int, seconds: float) -> dict[str, Any]:
@@ -91,6 +114,7 @@ def run(out: Path, duration: float) -> dict[str, Any]:
     from repo_builder.serve.gpus import visible_gpus
 
     repo = out / "repo"
+    served = [m for m in (MODEL, SINGLE, TWO) if (repo / m).is_dir()]
     config = (repo / MODEL / "config.pbtxt").read_text()
     max_batch = int(next(line.split(":")[1] for line in config.splitlines() if line.startswith("max_batch_size")))
     gpu = subprocess.run(
@@ -102,15 +126,15 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         "gpus_seen": visible_gpus(),
         "cpus": platform.processor() or platform.machine(),
         "duration_s_per_level": duration,
-        "configs": {m: (repo / m / "config.pbtxt").read_text() for m in (MODEL, SINGLE)},
+        "configs": {m: (repo / m / "config.pbtxt").read_text() for m in served},
         "levels": {},
         "batching": {},
     }
     with EmbeddedServer(repo, log_file=out / "gpu_serving_server.log") as server:
         url = server.grpc_url
-        for model in (MODEL, SINGLE):
+        for model in served:
             probe(repo, url, "grpc", model, (16,), 2.0)  # warm-up: CUDA kernels, batcher
-        for model in (MODEL, SINGLE):
+        for model in served:
             before = statistics(url, "grpc", model)
             levels = probe(repo, url, "grpc", model, LEVELS, duration, processes=4)
             after = statistics(url, "grpc", model)
@@ -128,6 +152,11 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         f"default / unbatched throughput at c={top}": round(batched_ratio, 2) if batched_ratio else None,
         f"served (c={top}) / raw ONNX Runtime CUDA (batch {max_batch}) throughput": round(raw_ratio, 2),
     }
+    if TWO in results["levels"]:
+        two = {lv["concurrency"]: lv for lv in results["levels"][TWO]}
+        results["ratios"][f"two instances / default throughput at c={top} (insight, not a target)"] = round(
+            two[top]["throughput"] / default[top]["throughput"], 2
+        )
     results["targets"] = {
         "default >= 3x unbatched at c=64": bool(batched_ratio and batched_ratio >= 3.0),
         "served >= 0.7x raw engine at the same batch size": raw_ratio >= 0.7,

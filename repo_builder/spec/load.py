@@ -273,7 +273,24 @@ def _raw_checks(data: dict[str, Any], base: Path) -> list[Problem]:
             problems.append(Problem(("models", i, "name"), duplicate_name_message(name, first[name])))
         else:
             first[name] = i
-    return problems + file_problems(data, base)
+    return problems + _nul_problems(data) + file_problems(data, base)
+
+
+def _nul_problems(value: Any, loc: Loc = ()) -> list[Problem]:
+    """Every string (key or value) holding a NUL character: Triton does not load a config.pbtxt whose
+    strings hold one (seen on 2.51: the load request never answers), and no path or name has one."""
+    found: list[Problem] = []
+    if isinstance(value, str) and "\x00" in value:
+        found.append(Problem(loc, "contains a NUL character (U+0000), which Triton cannot load in a config; remove it"))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and "\x00" in k:
+                found.append(Problem((*loc, k), "the key contains a NUL character (U+0000); remove it", key=True))
+            found += _nul_problems(v, (*loc, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _nul_problems(v, (*loc, i))
+    return found
 
 
 def load(path: Path) -> Spec:

@@ -31,7 +31,6 @@ ODD = [
     "\x0b",  # vertical tab
     "\x0c",  # form feed
     "\x1c",  # file separator
-    "\x00",  # NUL (YAML's "\0")
     "\x1b[31m",  # an escape sequence
     "\u202e",  # RIGHT-TO-LEFT OVERRIDE
     "\ufeff",  # a BOM inside a value
@@ -78,6 +77,19 @@ def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys
     assert config.input[0].name == f"in{odd}put"
     assert config.parameters[f"k{odd}"].string_value == f"a{odd}b"
     assert config.instance_group[0].name == odd
+
+
+def test_a_nul_character_is_refused_where_it_stands(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Triton 2.51 never answers the load of a config whose strings hold a NUL (found by the core oracle)."""
+    (folder / "spec.yaml").write_text(
+        SPEC.format(mbs=8, input="x", dim=4, key="k", value=_yaml("a\x00b"), group=_yaml("g\x00"))
+    )
+    check = run_cli(capsys, "check", "spec.yaml")
+    assert check.code == 1
+    assert "spec.yaml:8:21: models[0] (base) -> parameters -> k" in check.stderr
+    assert "spec.yaml:9:" in check.stderr and "instance_groups[0] -> name" in check.stderr
+    result = run_cli(capsys, "render", "spec.yaml", "-o", "out")
+    assert result.code == 1 and not (folder / "out").exists()
 
 
 @pytest.mark.parametrize(
