@@ -111,7 +111,7 @@ def check(spec: SpecArg) -> None:
 def render(
     spec: SpecArg,
     output: OutputOpt = None,
-    force: Annotated[bool, typer.Option(help="Replace a non-empty folder repo-builder did not write.")] = False,
+    force: Annotated[bool, typer.Option(help="Write into a folder holding others' files (kept).")] = False,
 ) -> None:
     """Write the repository layout and config.pbtxt files of a spec whose tensors are all given."""
     from repo_builder.cli.render import render_command
@@ -125,7 +125,7 @@ def build(
     output: OutputOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Conversions in parallel (child processes).")] = 1,
     force: Annotated[
-        bool, typer.Option(help="Rebuild every model; replace a non-empty folder repo-builder did not write.")
+        bool, typer.Option(help="Rebuild every model; write into a folder holding others' files (kept).")
     ] = False,
     only: Annotated[
         Optional[list[str]],  # noqa: UP045
@@ -180,7 +180,7 @@ def inspect(
 def compose(
     spec: SpecArg,
     output: OutputOpt = None,
-    force: Annotated[bool, typer.Option(help="Replace a docker-compose.yml that repo-builder did not write.")] = False,
+    force: Annotated[bool, typer.Option(help="Move aside a docker-compose.yml repo-builder did not write.")] = False,
 ) -> None:
     """Rewrite only docker-compose.yml (and its Dockerfile) next to the repository."""
     from repo_builder.cli.deploy import compose_command
