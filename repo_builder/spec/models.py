@@ -260,6 +260,18 @@ class InstanceGroup(_Base):
     profile: list[str] | None = Field(default=None, description="TensorRT optimization profiles (plans only).")
     name: str | None = Field(default=None, description="Name of the instance group; default: Triton's.")
 
+    @field_validator("name")
+    @classmethod
+    def _group_name(cls, value: str | None) -> str | None:
+        # Triton names each instance after its group; a quote or backslash there leaves the python backend's
+        # load of the instance unanswered (seen on 2.51 through the core oracle), so no config should hold one
+        if value is not None and any(c in value for c in '"\\'):
+            raise ValueError(
+                f"{value!r} holds a quote or a backslash: Triton 2.51's python backend never finishes loading an "
+                "instance named so; use letters, digits, '_', '-' or '.'"
+            )
+        return value
+
 
 class VersionPolicy(_Base):
     latest: PositiveUInt32 | None = Field(default=None, description="Serve the newest N versions.")

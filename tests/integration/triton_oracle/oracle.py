@@ -145,7 +145,9 @@ class TritonOracle:
         import tritonclient.http as httpclient
 
         # a load waits for the python stubs of every instance: minutes on a busy 2-core host
-        self._client = httpclient.InferenceServerClient(f"127.0.0.1:{self.http_port}", network_timeout=600)
+        self._client = httpclient.InferenceServerClient(
+            f"127.0.0.1:{self.http_port}", network_timeout=120
+        )  # a load Triton never answers fails the test in 2 min
 
     def stop(self) -> None:
         process, self.process = self.process, None

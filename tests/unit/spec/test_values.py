@@ -62,9 +62,10 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("odd", ODD, ids=[f"U+{ord(c[0]):04X}" for c in ODD])
 def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    group = odd if not any(c in odd for c in '"\\') else "g"  # quotes in group names: the next test
     (folder / "spec.yaml").write_text(
         SPEC.format(
-            mbs=8, input=_yaml(f"in{odd}put"), dim=4, key=_yaml(f"k{odd}"), value=_yaml(f"a{odd}b"), group=_yaml(odd)
+            mbs=8, input=_yaml(f"in{odd}put"), dim=4, key=_yaml(f"k{odd}"), value=_yaml(f"a{odd}b"), group=_yaml(group)
         )
     )
     check = run_cli(capsys, "check", "spec.yaml")
@@ -76,7 +77,17 @@ def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys
     )
     assert config.input[0].name == f"in{odd}put"
     assert config.parameters[f"k{odd}"].string_value == f"a{odd}b"
-    assert config.instance_group[0].name == odd
+    assert config.instance_group[0].name == group
+
+
+def test_a_quote_or_backslash_in_an_instance_group_name_is_refused(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The python backend of Triton 2.51 never finished loading an instance whose group is named `"\\`."""
+    (folder / "spec.yaml").write_text(SPEC.format(mbs=8, input="x", dim=4, key="k", value="v", group=_yaml('a"b')))
+    check = run_cli(capsys, "check", "spec.yaml")
+    assert check.code == 1
+    assert "instance_groups[0] -> name" in check.stderr and "holds a quote or a backslash" in check.stderr
 
 
 def test_a_nul_character_is_refused_where_it_stands(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
