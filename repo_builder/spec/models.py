@@ -263,12 +263,12 @@ class InstanceGroup(_Base):
     @field_validator("name")
     @classmethod
     def _group_name(cls, value: str | None) -> str | None:
-        # Triton names each instance after its group; a quote or backslash there leaves the python backend's
-        # load of the instance unanswered (seen on 2.51 through the core oracle), so no config should hold one
-        if value is not None and any(c in value for c in '"\\'):
+        # Triton names each instance after its group; with a quote, a backslash or a line break there the
+        # python backend of 2.51 never finishes loading the instance (seen through the core oracle)
+        if value is not None and any(c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
             raise ValueError(
-                f"{value!r} holds a quote or a backslash: Triton 2.51's python backend never finishes loading an "
-                "instance named so; use letters, digits, '_', '-' or '.'"
+                f"{value!r} holds a quote, a backslash or a control character: Triton 2.51's python backend never "
+                "finishes loading an instance named so; use letters, digits, '_', '-' or '.'"
             )
         return value
 

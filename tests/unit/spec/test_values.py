@@ -62,7 +62,8 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("odd", ODD, ids=[f"U+{ord(c[0]):04X}" for c in ODD])
 def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    group = odd if not any(c in odd for c in '"\\') else "g"  # quotes in group names: the next test
+    # quotes and control characters in group names: the next test
+    group = "g" if any(c in '"\\' or ord(c) < 0x20 for c in odd) else odd
     (folder / "spec.yaml").write_text(
         SPEC.format(
             mbs=8, input=_yaml(f"in{odd}put"), dim=4, key=_yaml(f"k{odd}"), value=_yaml(f"a{odd}b"), group=_yaml(group)
@@ -83,11 +84,14 @@ def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys
 def test_a_quote_or_backslash_in_an_instance_group_name_is_refused(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The python backend of Triton 2.51 never finished loading an instance whose group is named `"\\`."""
+    """The python backend of Triton 2.51 never finished loading an instance whose group is named `"\\` or
+    `\\r\\n\\t` (while U+000B, U+000C, U+001C loaded; refused with the other control characters all the same)."""
     (folder / "spec.yaml").write_text(SPEC.format(mbs=8, input="x", dim=4, key="k", value="v", group=_yaml('a"b')))
     check = run_cli(capsys, "check", "spec.yaml")
     assert check.code == 1
-    assert "instance_groups[0] -> name" in check.stderr and "holds a quote or a backslash" in check.stderr
+    assert "instance_groups[0] -> name" in check.stderr and "holds a quote, a backslash or a control" in check.stderr
+    (folder / "spec.yaml").write_text(SPEC.format(mbs=8, input="x", dim=4, key="k", value="v", group=_yaml("a\r\nb")))
+    assert run_cli(capsys, "check", "spec.yaml").code == 1
 
 
 def test_a_nul_character_is_refused_where_it_stands(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
