@@ -79,6 +79,7 @@ def build_command(
 
     from repo_builder._process import stop_signals_as_interrupt
     from repo_builder.deploy.compose import check_deployment, plan_deployment, write_deployment
+    from repo_builder.repository.lock import repo_lock
     from repo_builder.spec.load import load_spec
 
     err = console_err or Console(stderr=True, highlight=False)
@@ -113,16 +114,20 @@ def build_command(
         state[name] = (step, now)
 
     # a stop signal unwinds staged(): the staging folder goes, the previous repository stays
+    # one lock over the build and its deployment files: no other writer between the two
+    lock = repo_lock(Path(spec.repository_path(output)).absolute())
     with (
+        lock,
         stop_signals_as_interrupt(),
         Live(render(), console=err, refresh_per_second=4, transient=True, get_renderable=render),
     ):
         limit = {} if model_timeout is None else {"model_timeout": model_timeout}
         result = build(spec, output, jobs=jobs, force=force, only=only, progress=notify, **limit)
+        written = write_deployment(deployment, force=force)  # rendered once, after the build's manifest
     print_table(out, summary_table(result))
     for r in result.models:
         for note in (r.entry.notes or []) if r.status in BUILT_STATUSES else []:
-            out.print(f"{r.name}: {note}")
+            out.print(f"{r.name}: {note}", markup=False)
         if r.status in FAILED_STATUSES:
             log = r.log if r.log is not None else logs_path(result.repository, r.name)
             err.print(f"[bold red]{escape(r.name)} failed:[/] {escape(str(r.error))}", markup=True, highlight=False)
@@ -132,8 +137,8 @@ def build_command(
                 err.print("  the repository keeps the previous build of this model", markup=False)
     for note in result.notes:
         err.print(f"note: {note}", markup=False)
-    for path in write_deployment(deployment, force=force):  # rendered once, after the build's manifest
-        out.print(f"wrote {path}")
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
     converted = result.converted
     total = time.monotonic() - t0
     failed = [r.name for r in result.models if r.status in FAILED_STATUSES]
