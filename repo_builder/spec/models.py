@@ -60,6 +60,8 @@ DataType = Annotated[str, BeforeValidator(dtypes.normalize)]
 Target = Literal[TARGETS]  # type: ignore[valid-type]
 Precision = Literal["fp32", "fp16", "int8"]
 
+#: characters a POSIX shell gives a meaning to (instance group names, see InstanceGroup._group_name)
+SHELL_SPECIAL = frozenset("\"'\\`$;&|()<>*?[]{}~#!")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 #: the longest folder name of a model or repository: file systems allow 255 bytes, and the build's staging
@@ -263,12 +265,17 @@ class InstanceGroup(_Base):
     @field_validator("name")
     @classmethod
     def _group_name(cls, value: str | None) -> str | None:
-        # Triton names each instance after its group; with a quote, a backslash or a line break there the
-        # python backend of 2.51 never finishes loading the instance (seen through the core oracle)
-        if value is not None and any(c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        # Triton names each instance after its group, and the python backend of 2.51 (which serves python
+        # targets, and every preview) starts an instance's stub through a shell command line holding that
+        # name: a space splits it (the stub fails), a quote or ; & | ( ` leave the load unanswered, > writes a
+        # file, $ * ? { expand (measured through the core oracle, docs/TRITON_FACTS.md)
+        bad = sorted({c for c in value or "" if c == " " or ord(c) < 0x20 or ord(c) == 0x7F or c in SHELL_SPECIAL})
+        if bad:
+            shown = ", ".join(repr(c) for c in bad)
             raise ValueError(
-                f"{value!r} holds a quote, a backslash or a control character: Triton 2.51's python backend never "
-                "finishes loading an instance named so; use letters, digits, '_', '-' or '.'"
+                f"{value!r} holds {shown}: Triton 2.51's python backend starts each instance through a shell command "
+                "line that holds this name, so the instance fails or never finishes loading; use letters, digits, "
+                "'_', '-' or '.'"
             )
         return value
 

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -61,6 +62,10 @@ class TritonPythonModel:
 '''
 
 
+class NoAnswer(Exception):
+    """The server stopped answering while judging a repository (it has been restarted)."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     model: str
@@ -74,14 +79,18 @@ class Verdict:
 class TritonOracle:
     """One tritonserver for many repositories; `judge()` loads each model through the repository API."""
 
-    def __init__(self, workdir: Path, startup_timeout: float = 120.0) -> None:
+    def __init__(self, workdir: Path, startup_timeout: float = 120.0, answer_timeout: float = 120.0) -> None:
         self.workdir = Path(workdir)
+        #: how long a load or unload may take (a load waits for the python stubs of every instance: minutes
+        #: on a busy 2-core host); past it the server is restarted and the repository's models refused
+        self.answer_timeout = answer_timeout
         self.repo = self.workdir / "repository"
         self.log_path = self.workdir / "tritonserver.log"
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.http_port = 0
         self._client: object | None = None
+        self._backends: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> TritonOracle:
@@ -95,7 +104,9 @@ class TritonOracle:
 
     def command(self) -> list[str]:
         dist = find_distribution()
-        backends = make_backend_dir(dist, self.workdir / "backends")
+        if self._backends is None:  # made once: a restart must not rewrite a stub a dying instance still runs
+            self._backends = make_backend_dir(dist, self.workdir / "backends")
+        backends = self._backends
         self.http_port, grpc_port, metrics_port = free_ports(3)
         args = ServerArgs(
             binary=str(dist.binary),
@@ -144,10 +155,9 @@ class TritonOracle:
             time.sleep(0.2)
         import tritonclient.http as httpclient
 
-        # a load waits for the python stubs of every instance: minutes on a busy 2-core host
         self._client = httpclient.InferenceServerClient(
-            f"127.0.0.1:{self.http_port}", network_timeout=120
-        )  # a load Triton never answers fails the test in 2 min
+            f"127.0.0.1:{self.http_port}", network_timeout=self.answer_timeout
+        )
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -171,12 +181,26 @@ class TritonOracle:
 
     # -- judging -----------------------------------------------------------------------------
     def judge(self, repository: Path) -> dict[str, Verdict]:
-        """Every model folder of `repository` (folders holding a config.pbtxt), loaded into the core."""
+        """Every model folder of `repository` (folders holding a config.pbtxt), loaded into the core.
+
+        A server that stops answering (a load or unload past the client's timeout, or a crash) is a verdict
+        too: the models of the repository that no answer judged are refused with what the server logged,
+        and the server is restarted, so that one repository never decides the verdicts of the next ones."""
         models = sorted(p.parent.name for p in Path(repository).glob("*/config.pbtxt"))
+        verdicts: dict[str, Verdict] = {}
+        try:
+            return self._judge(Path(repository), models, verdicts)
+        except NoAnswer as e:
+            for name in models:
+                if name not in verdicts or verdicts[name].accepted:
+                    verdicts[name] = Verdict(name, False, str(e), "no answer")
+            return verdicts
+
+    def _judge(self, repository: Path, models: list[str], verdicts: dict[str, Verdict]) -> dict[str, Verdict]:
         self._reset()
         for name in models:
-            shutil.copytree(Path(repository) / name, self.repo / name)
-        verdicts: dict[str, Verdict] = {}
+            shutil.copytree(repository / name, self.repo / name)
+            _bound_processes(self.repo / name)
         ensembles = [n for n in models if _is_ensemble(self.repo / n)]
         written = [n for n in models if n not in ensembles]
         for name in written:
@@ -203,7 +227,8 @@ class TritonOracle:
 
         offset = self.log_path.stat().st_size
         try:
-            self._client.load_model(name)  # type: ignore[attr-defined]
+            with self._answered(f"loading {name!r} ({judged})"):
+                self._client.load_model(name)  # type: ignore[attr-defined]
         except InferenceServerException as e:
             message = self._message(name, e.message() or str(e), offset)
             backend = _MISSING_BACKEND.search(message)
@@ -224,7 +249,30 @@ class TritonOracle:
         found = _UNAVAILABLE.search(client_message)
         return found.group(1).strip() if found else client_message.strip()
 
+    @contextlib.contextmanager
+    def _answered(self, what: str) -> Iterator[None]:
+        """Raises NoAnswer, after restarting the server, when it times out, refuses or drops the connection."""
+        from geventhttpclient.response import HTTPParseError  # tritonclient.http's transport
+
+        try:
+            yield
+        except (OSError, HTTPParseError) as e:  # timed out, refused, or closed (tritonclient passes them on)
+            state = "did not answer"
+            if self.process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(2)  # a refused connection: the process may still be on its way out
+                    state = "exited"
+            tail = self.log_tail(40)
+            self.stop()
+            self.start()
+            message = f"tritonserver {state} while {what} ({type(e).__name__}: {e}); its log ended:\n{tail}"
+            raise NoAnswer(message) from e
+
     def _unload_all(self) -> None:
+        with self._answered("unloading every model"):
+            self._unload_all_models()
+
+    def _unload_all_models(self) -> None:
         client = self._client
         for entry in client.get_model_repository_index():  # type: ignore[attr-defined]
             if entry.get("state") in ("READY", "LOADING", "UNAVAILABLE") and entry.get("name"):
@@ -269,6 +317,31 @@ def _version_folders(folder: Path) -> list[Path]:
     if not numbers:
         numbers = {1}
     return [folder / str(n) for n in sorted(numbers)]
+
+
+#: the most instances of a group, and runs of a warmup, the oracle loads (see _bound_processes)
+MAX_INSTANCES = 4
+MAX_WARMUP_RUNS = 2
+
+
+def _bound_processes(folder: Path) -> None:
+    """At most MAX_INSTANCES instances per group and MAX_WARMUP_RUNS runs per warmup sample.
+
+    Each instance of a python-backend model is a process, and each warmup run a request: a valid config
+    asking for thousands of either would judge the host, not the config. The core's rules on these counts
+    are `count >= 1` (instances) and none (warmup runs), so a lower bound above them keeps every verdict."""
+    from google.protobuf import text_format
+
+    config = _config(folder)
+    changed = False
+    for group in config.instance_group:
+        if group.count > MAX_INSTANCES:
+            group.count, changed = MAX_INSTANCES, True
+    for warmup in config.model_warmup:
+        if warmup.count > MAX_WARMUP_RUNS:
+            warmup.count, changed = MAX_WARMUP_RUNS, True
+    if changed:
+        (folder / "config.pbtxt").write_text(text_format.MessageToString(config))
 
 
 def _add_dummy_model(folder: Path) -> None:

@@ -89,3 +89,46 @@ def test_a_negative_gpu_id_is_refused(triton_oracle: TritonOracle, tmp_path: Pat
     assert verdict.message.startswith(
         "Invalid argument: instance group m_0 of model m specifies invalid or unsupported gpu id -1."
     )
+
+
+def test_many_instances_and_warmup_runs_are_loaded_as_a_few(triton_oracle: TritonOracle, tmp_path: Path) -> None:
+    """A valid config asking for thousands of python processes or warmup runs is judged, not run in full."""
+    config = ONNX.replace('platform: "onnxruntime_onnx"', 'backend: "python"') + (
+        "instance_group [ { kind: KIND_CPU count: 5000 } ]\n"
+        'model_warmup [ { name: "w" batch_size: 1 count: 4000000000'
+        ' inputs { key: "x" value: { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } } ]\n'
+    )
+    verdict = _judge(triton_oracle, tmp_path, config)
+    assert verdict == Verdict("m", True, "", "as written")
+
+
+HANGS_AT_LOAD = """\
+import time
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        time.sleep(60)
+
+    def execute(self, requests):
+        return []
+"""
+
+
+def test_a_server_that_stops_answering_refuses_the_repository_and_is_restarted(tmp_path: Path) -> None:
+    config = ONNX.replace('platform: "onnxruntime_onnx"', 'backend: "python"')
+    with TritonOracle(tmp_path / "oracle", answer_timeout=5) as oracle:
+        verdict = _judge(oracle, tmp_path / "hangs", config, {"1/model.py": HANGS_AT_LOAD})
+        assert not verdict.accepted
+        assert verdict.judged == "no answer"
+        assert verdict.message.startswith("tritonserver did not answer while loading 'm' (as written) (TimeoutError")
+
+        first = oracle.process
+        assert first is not None and first.poll() is None  # the restarted server
+        assert _judge(oracle, tmp_path / "valid", ONNX).accepted  # and it judges the next repository
+
+        first.kill()  # a crash between two repositories
+        verdict = _judge(oracle, tmp_path / "after_crash", ONNX)
+        assert verdict.judged == "no answer"
+        assert verdict.message.startswith("tritonserver exited while unloading every model")
+        assert _judge(oracle, tmp_path / "again", ONNX).accepted

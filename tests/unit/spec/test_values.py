@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from repo_builder.spec.models import INT32_MAX, INT64_MAX
+from repo_builder.spec.models import INT32_MAX, INT64_MAX, SHELL_SPECIAL
 from tests.unit.cli_runner import run_cli
 
 SPEC = """\
@@ -63,7 +63,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("odd", ODD, ids=[f"U+{ord(c[0]):04X}" for c in ODD])
 def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # quotes and control characters in group names: the next test
-    group = "g" if any(c in '"\\' or ord(c) < 0x20 for c in odd) else odd
+    group = "g" if any(c in SHELL_SPECIAL or ord(c) <= 0x20 for c in odd) else odd
     (folder / "spec.yaml").write_text(
         SPEC.format(
             mbs=8, input=_yaml(f"in{odd}put"), dim=4, key=_yaml(f"k{odd}"), value=_yaml(f"a{odd}b"), group=_yaml(group)
@@ -81,17 +81,22 @@ def test_odd_unicode_reaches_the_config_unchanged(odd: str, folder: Path, capsys
     assert config.instance_group[0].name == group
 
 
-def test_a_quote_or_backslash_in_an_instance_group_name_is_refused(
-    folder: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "name",
+    ['a"b', "a\\b", "a\r\nb", "resnet_? gpu0", "a b", "a;b", "a`b", "a|b", "a&b", "a(b", "a'b", "a>b", "a$b", "a{b,c}"],
+)
+def test_an_instance_group_name_the_python_backend_cannot_start_is_refused(
+    name: str, folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The python backend of Triton 2.51 never finished loading an instance whose group is named `"\\` or
-    `\\r\\n\\t` (while U+000B, U+000C, U+001C loaded; refused with the other control characters all the same)."""
-    (folder / "spec.yaml").write_text(SPEC.format(mbs=8, input="x", dim=4, key="k", value="v", group=_yaml('a"b')))
+    """Triton 2.51's python backend starts an instance's stub through a shell command line holding the group's
+    name. Measured through the core oracle: a space fails the stub (`No module named 'model'`); a quote,
+    backslash, line break, ; ` | & ( left the load unanswered; > made the shell write a file."""
+    (folder / "spec.yaml").write_text(SPEC.format(mbs=8, input="x", dim=4, key="k", value="v", group=_yaml(name)))
     check = run_cli(capsys, "check", "spec.yaml")
     assert check.code == 1
-    assert "instance_groups[0] -> name" in check.stderr and "holds a quote, a backslash or a control" in check.stderr
-    (folder / "spec.yaml").write_text(SPEC.format(mbs=8, input="x", dim=4, key="k", value="v", group=_yaml("a\r\nb")))
-    assert run_cli(capsys, "check", "spec.yaml").code == 1
+    assert "instance_groups[0] -> name" in check.stderr
+    assert "starts each instance through a shell command line" in check.stderr
+    assert "Traceback" not in check.stderr
 
 
 def test_a_nul_character_is_refused_where_it_stands(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
