@@ -61,7 +61,8 @@ def build(
        hashing.CONFIG_FIELDS) keeps its previous artifact and reference and has its config.pbtxt rendered
        again (RERENDERED), still without TensorFlow.
     2. Convert the others in `jobs` worker processes, each model in a fresh fork of one, so it builds as
-       if alone (pipeline.convert_model), into a staging folder.
+       if alone (pipeline.convert_model), into a staging folder. Models of one source that go through
+       ONNX share one tf2onnx conversion (build/shared.py).
     3. Write the ensembles (ensembles.py), the manifest, and swap the staging folder in (repository.staged).
 
     A failing model is reported with its log and the others still build (BuildResult.ok is False). A
