@@ -51,7 +51,7 @@ def test_a_config_only_edit_renders_the_config_again_and_keeps_the_artifact(tmp_
     first = run_build(spec, repo)
     assert first.returncode == 0, first.stdout + first.stderr
     onnx_file = repo / "mlp" / "1" / "model.onnx"
-    before = {
+    before: dict[str, Any] = {
         "onnx": (onnx_file.stat().st_ino, onnx_file.stat().st_mtime_ns, onnx_file.read_bytes()),
         "entry": entry(repo, "mlp"),
         "reference": reference(repo, "mlp"),

@@ -18,7 +18,7 @@ def write(tmp_path: Path, models: list[dict[str, object]], code: str = "def f():
     return spec
 
 
-MODEL = {"name": "m", "source": {"python": "models.py:f"}, "target": "onnx"}
+MODEL: dict[str, object] = {"name": "m", "source": {"python": "models.py:f"}, "target": "onnx"}
 
 
 def digest(spec_path: Path, libraries: dict[str, str] | None = None) -> str:
@@ -53,7 +53,7 @@ def hashes(spec_path: Path) -> tuple[str, str | None]:
     return model_hashes(spec, spec.models[0], {"tensorflow": "2.21.0"})
 
 
-TENSORS = {
+TENSORS: dict[str, object] = {
     "max_batch_size": 8,
     "inputs": [{"name": "x", "dtype": "FP32", "dims": [4]}],
     "outputs": [{"name": "y", "dtype": "FP32", "dims": [2]}],
@@ -136,7 +136,7 @@ def test_the_source_and_a_given_max_batch_size_change_the_conversion_hash(tmp_pa
 
 
 def test_an_ensemble_has_no_conversion_hash(tmp_path: Path) -> None:
-    models = [
+    models: list[dict[str, object]] = [
         {**MODEL, **TENSORS},
         {
             "name": "e",
