@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 
 from repo_builder import __version__
-from repo_builder.build.carry import settle_failure, size_of
+from repo_builder.build.carry import rerender, settle_failure, size_of
 from repo_builder.build.ensembles import ensembles
-from repo_builder.build.hashing import inputs_hash, library_versions, source_sha256
+from repo_builder.build.hashing import library_versions, model_hashes, source_sha256
 from repo_builder.build.pipeline import convert_model
 from repo_builder.build.pool import DEFAULT_MODEL_TIMEOUT, Progress, Workers
 from repo_builder.build.results import BuildResult, ModelResult
@@ -57,9 +57,12 @@ def build(
 
     1. Hash each model's inputs (source files, the spec's settings, repo-builder and library versions)
        without importing TensorFlow; a model whose hash matches the previous manifest is carried over
-       unchanged (CARRIED).
+       unchanged (CARRIED). A model whose conversion hash matches (only config settings changed, see
+       hashing.CONFIG_FIELDS) keeps its previous artifact and reference and has its config.pbtxt rendered
+       again (RERENDERED), still without TensorFlow.
     2. Convert the others in `jobs` worker processes, each model in a fresh fork of one, so it builds as
-       if alone (pipeline.convert_model), into a staging folder.
+       if alone (pipeline.convert_model), into a staging folder. Models of one source that go through
+       ONNX share one tf2onnx conversion (build/shared.py).
     3. Write the ensembles (ensembles.py), the manifest, and swap the staging folder in (repository.staged).
 
     A failing model is reported with its log and the others still build (BuildResult.ok is False). A
@@ -108,7 +111,9 @@ def _build(
             f"in {spec_path} and would be removed. Choose another output with -o, or pass --force."
         )
     libraries = library_versions()
-    hashes = {m.name: inputs_hash(spec, m, libraries) for m in spec.models}
+    both = {m.name: model_hashes(spec, m, libraries) for m in spec.models}
+    hashes = {name: h[0] for name, h in both.items()}
+    conversions = {name: h[1] for name, h in both.items() if h[1] is not None}
     notify: Progress = progress or (lambda _n, _s: None)
 
     def reusable(m: ModelSpec) -> bool:
@@ -118,6 +123,13 @@ def _build(
         if only:
             return m.name not in only
         return not force and old.inputs_hash == hashes[m.name]
+
+    def config_only(m: ModelSpec) -> bool:
+        """Only its config settings changed since the previous build (`--only` converts what it names)."""
+        old = old_models.get(m.name)
+        if force or only or not old or old.status not in BUILT_STATUSES or not (repo / m.name).is_dir():
+            return False
+        return old.conversion_hash is not None and old.conversion_hash == conversions.get(m.name)
 
     results: dict[str, ModelResult] = {}
     with staged(repo, force, notes) as stage:
@@ -134,6 +146,9 @@ def _build(
                 notify(m.name, "unchanged")
             elif only and m.name not in only:
                 continue
+            elif config_only(m) and (r := rerender(spec, repo, stage, m, old_models[m.name])) is not None:
+                results[m.name] = r
+                notify(m.name, str(r.status))
             else:
                 to_convert.append(m)
                 notify(m.name, "queued")
@@ -146,13 +161,13 @@ def _build(
                 r = results.get(m.name)
                 if r is not None and m.target != "ensemble":
                     settle_failure(repo, stage, m, r, old_models)
-            ensembles(spec, repo, stage, workers, force, results, hashes, old_models, notify)
+            ensembles(spec, repo, stage, workers, force, results, hashes, conversions, old_models, notify)
         except BaseException:
             workers.close(abort=True)
             raise
         workers.close()
         shutil.rmtree(work_dir(stage), ignore_errors=True)
-        write_manifest(stage, _manifest(spec, results, hashes, libraries))
+        write_manifest(stage, _manifest(spec, results, hashes, conversions, libraries))
     for r in results.values():
         if r.log is not None:
             r.log = repo / r.log.relative_to(stage)
@@ -163,7 +178,11 @@ def _build(
 
 
 def _manifest(
-    spec: Spec, results: dict[str, ModelResult], hashes: dict[str, str], libraries: dict[str, str]
+    spec: Spec,
+    results: dict[str, ModelResult],
+    hashes: dict[str, str],
+    conversions: dict[str, str],
+    libraries: dict[str, str],
 ) -> Manifest:
     """The repository's manifest: each model's entry, with what its build depended on (a KEPT model's
     entry is its previous one), and the models that failed."""
@@ -179,6 +198,8 @@ def _manifest(
         entry = r.entry
         if r.status != ModelStatus.KEPT:
             recorded: dict[str, object] = {"inputs_hash": hashes[m.name], "settings": settings_of(m)}
+            if m.name in conversions:
+                recorded["conversion_hash"] = conversions[m.name]
             if m.source is not None:
                 recorded["source"] = {"kind": m.source.kind, "ref": m.source.ref, "sha256": source_sha256(spec, m)}
                 recorded["tools"] = {"repo_builder": __version__, **libraries}

@@ -26,11 +26,13 @@ def ensembles(
     force: bool,
     results: dict[str, ModelResult],
     hashes: dict[str, str],
+    conversions: dict[str, str],
     old_models: dict[str, ManifestEntry],
     notify: Progress,
 ) -> None:
     """Write every ensemble into `stage` and record its result in `results` and its hash in `hashes` (an
-    ensemble's hash covers its steps')."""
+    ensemble's hash covers its steps': of a step that converts, its conversion hash, so a step whose
+    config alone changed leaves the ensemble's reference as it was)."""
     memo: dict[str, str] = {}
     visiting: set[str] = set()
 
@@ -46,7 +48,7 @@ def ensembles(
                 memo[name] = hashlib.sha256(json.dumps([hashes[name], steps], sort_keys=True).encode()).hexdigest()
             return memo[name]
         r = results.get(name)
-        return str(r.entry.inputs_hash) if r is not None and r.status == ModelStatus.KEPT else hashes[name]
+        return str(r.entry.conversion_hash) if r is not None and r.status == ModelStatus.KEPT else conversions[name]
 
     pending = []
     for m in ensemble_order(spec):

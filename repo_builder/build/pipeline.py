@@ -117,24 +117,41 @@ def convert(
     log: logging.Logger,
     step: Step,
 ) -> list[Converted]:
-    """Run the converter chain in the model's scratch folder; what each converter produced."""
+    """Run the converter chain in the model's scratch folder; what each converter produced. The part of the
+    chain that makes an ONNX runs once per source and build: a model whose ONNX another model of the build
+    converted takes it (build/shared.py), as one result holding the notes of the converters it stands for."""
+    from repo_builder.build.shared import onnx_key, shared_onnx, shared_prefix
     from repo_builder.converters.base import Context
     from repo_builder.repository.layout import work_dir
 
     work = work_dir(stage) / resolved.name
     work.mkdir(parents=True, exist_ok=True)
     ctx = Context(spec_dir=spec.base_dir, work=work, log=log, loaded=loaded)
-    src: Path = spec.base_dir
-    results = []
-    for c in chain:
-        step(c.name)
-        out = work / c.name
-        out.mkdir(parents=True, exist_ok=True)
-        log.info("converter %s: %s -> %s", c.name, src, out)
-        converted = c.convert(resolved, src, out, ctx)
-        results.append(converted)
-        src = converted.path
-    return results
+
+    def run(converters: list[Converter], src: Path) -> list[Converted]:
+        made = []
+        for c in converters:
+            step(c.name)
+            out = work / c.name
+            out.mkdir(parents=True, exist_ok=True)
+            log.info("converter %s: %s -> %s", c.name, src, out)
+            converted = c.convert(resolved, src, out, ctx)
+            made.append(converted)
+            src = converted.path
+        return made
+
+    n = shared_prefix(chain)
+    key = onnx_key(resolved, loaded, chain[:n]) if n else None
+    if key is None:
+        return run(chain, spec.base_dir)
+    with shared_onnx(stage, key, log) as slot:  # one tf2onnx conversion per source and build (build/shared.py)
+        if slot.stored:
+            step(f"{chain[n - 1].name} (shared)")
+            log.info("ONNX of this source converted by model %s in this build: taken from it", slot.producer())
+        else:
+            slot.store(run(chain[:n], spec.base_dir), resolved.name)
+        onnx = slot.take(resolved, work / f"{chain[n - 1].name}.shared")
+    return [onnx, *run(chain[n:], onnx.path)]
 
 
 def write(spec: Spec, resolved: ModelSpec, stage: Path, final: Converted) -> None:

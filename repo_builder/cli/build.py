@@ -17,11 +17,12 @@ from repo_builder.repository.manifest import BUILT_STATUSES, ModelStatus
 STATUS_STYLE = {ModelStatus.FAILED: "red", ModelStatus.KEPT: "yellow", ModelStatus.RECIPE: "yellow"}
 STATUS_TEXT = {
     ModelStatus.CARRIED: "unchanged",
+    ModelStatus.RERENDERED: "config re-rendered",
     ModelStatus.KEPT: "FAILED (previous kept)",
     ModelStatus.FAILED: "FAILED",
 }
 #: progress steps after which a model's clock stops
-DONE_STEPS = (*BUILT_STATUSES, ModelStatus.FAILED, "unchanged")
+DONE_STEPS = (*BUILT_STATUSES, ModelStatus.FAILED, ModelStatus.RERENDERED, "unchanged")
 
 
 def _human(size: int) -> str:
@@ -142,6 +143,13 @@ def build_command(
     converted = result.converted
     total = time.monotonic() - t0
     failed = [r.name for r in result.models if r.status in FAILED_STATUSES]
+    rerendered = [r.name for r in result.models if r.status == ModelStatus.RERENDERED]
+    if rerendered:
+        out.print(
+            f"re-rendered the config of {len(rerendered)} model(s), their artifacts kept (only config settings "
+            f"changed): {', '.join(rerendered)}",
+            markup=False,
+        )
     if converted:
         out.print(f"converted {len(converted)} model(s) in {total:.1f}s into {result.repository}")
     elif not failed:

@@ -21,12 +21,14 @@ from repo_builder.triton.platforms import PLATFORMS
 
 class ModelStatus(str, Enum):
     """What became of a model. A manifest entry records BUILT, RECIPE or RENDERED; a build's result also
-    says CARRIED (previous build reused), FAILED, or KEPT (failed now, previous build kept)."""
+    says CARRIED (previous build reused), RERENDERED (previous artifact reused, config.pbtxt rendered
+    again: only config settings changed), FAILED, or KEPT (failed now, previous build kept)."""
 
     BUILT = "built"
     RECIPE = "recipe"  # a TensorRT plan left to be built at deployment from the recipe
     RENDERED = "rendered"  # configs only (`repo-builder render`)
     CARRIED = "carried"
+    RERENDERED = "re-rendered"
     FAILED = "failed"
     KEPT = "kept"
 
@@ -50,6 +52,8 @@ class TensorRecord(_Record):
     name: str
     dtype: str
     dims: list[int]
+    #: the shape the model sees, when it differs from dims (written only when it does)
+    reshape: list[int] | None = None
 
 
 class SourceRecord(_Record):
@@ -88,8 +92,10 @@ class ManifestEntry(_Record):
     recipes: dict[int, str] | None = None
     tftrt_ops_converted: list[Any] | None = None
     steps: list[str] | None = None
-    # recorded by the build for reuse: what the conversion depended on
+    # recorded by the build for reuse: what the build depended on (inputs_hash), and what the artifact
+    # and its reference vectors depended on (conversion_hash: equal, only the config is rendered again)
     inputs_hash: str | None = None
+    conversion_hash: str | None = None
     settings: dict[str, Any] | None = None
     source: SourceRecord | None = None
     tools: dict[str, str] | None = None
@@ -135,7 +141,11 @@ def model_entry(model: ModelSpec, status: ModelStatus, *, tensors: bool = False,
     }
     if tensors:
         for key, given in (("inputs", model.inputs), ("outputs", model.outputs)):
-            data[key] = [{"name": t.name, "dtype": t.dtype, "dims": list(t.dims)} for t in given or []]
+            data[key] = [
+                {"name": t.name, "dtype": t.dtype, "dims": list(t.dims)}
+                | ({"reshape": list(t.reshape)} if t.reshape is not None else {})
+                for t in given or []
+            ]
     if model.target == "ensemble":
         data.update(
             dynamic_batching=False,

@@ -13,7 +13,9 @@ from pathlib import Path
 from repo_builder.errors import RepoBuilderError, SpecError
 from repo_builder.repository.disk import writing
 from repo_builder.repository.layout import (
+    LOG_NAME,
     MANIFEST_FORMAT,
+    REFERENCE_NAME,
     WARMUP_DIR,
     config_path,
     data_file_names,
@@ -76,6 +78,19 @@ def write_model_layout(stage: Path, spec: Spec, model: ModelSpec, config_text: s
         (folder / WARMUP_DIR).mkdir(exist_ok=True)
         shutil.copy2(spec.resolve(path), folder / WARMUP_DIR / name)
     return Written(model.name, config_path(stage, model.name))
+
+
+def rewrite_layout(stage: Path, spec: Spec, model: ModelSpec, config_text: str) -> Written:
+    """A model folder carried into the staging repository (its files hard links into the previous one),
+    given a new config: everything but its version folders, reference vectors and log is removed (the
+    links, never the files they point to) and written again by write_model_layout (config.pbtxt, label
+    files, warmup data)."""
+    folder = model_dir(stage, model.name)
+    keep = {str(v) for v in model.versions} | {REFERENCE_NAME, LOG_NAME}
+    for item in folder.iterdir():
+        if item.name not in keep:
+            shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+    return write_model_layout(stage, spec, model, config_text)
 
 
 def place_artifacts(

@@ -100,6 +100,6 @@ def test_a_cycle_that_reached_the_build_does_not_recurse_forever(tmp_path: Path)
     stage.mkdir()
     results: dict[str, ModelResult] = {}
     hashes = {"a": "1", "b": "2"}
-    ensembles(spec, repo, stage, None, False, results, hashes, {}, lambda _n, _s: None)  # type: ignore[arg-type]
+    ensembles(spec, repo, stage, None, False, results, hashes, {}, {}, lambda _n, _s: None)  # type: ignore[arg-type]
     assert {r.status for r in results.values()} == {ModelStatus.FAILED}
     assert hashes["a"] != "1" and hashes["b"] != "2"
