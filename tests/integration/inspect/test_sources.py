@@ -227,6 +227,7 @@ def test_keras_lambda_layer_loads_only_with_safe_mode_off(kinds: Path) -> None:
         "source: {keras_file: lambda.keras, safe_mode: false}."
     )
     assert "tf-keras" not in e.value.message
+    assert "tf_keras:" not in e.value.message  # tf_keras' own failure on a Keras 3 file (the whole config) is noise
     loaded = load_source(Source(keras_file="lambda.keras", safe_mode=False), kinds)
     import numpy as np
 
