@@ -181,6 +181,8 @@ def test_inspect_names_ops_tf2onnx_cannot_convert(kinds: Path) -> None:
     assert yaml.safe_load(text)[0]["target"] == "savedmodel"
     gelu = inspect_yaml(Source(python="kinds.py:gelu"), kinds)  # Erfc is converted as 1 - Erf
     assert "cannot convert" not in gelu and yaml.safe_load(gelu)[0]["target"] == "onnx"
+    table = inspect_yaml(Source(python="kinds.py:vocab"), kinds)  # tables convert (custom_opsets' handlers)
+    assert "cannot convert" not in table and yaml.safe_load(table)[0]["target"] == "onnx"
 
 
 def test_inspect_marks_an_input_of_unknown_rank(kinds: Path) -> None:
