@@ -226,8 +226,6 @@ def check_inputs(
 def write_reference(resolved: ModelSpec, verification: Verification, stage: Path) -> None:
     """The verification's inputs and outputs as the model's reference, stored with the config's dims (as a
     client sends them)."""
-    import numpy as np
-
     from repo_builder.repository.layout import references_path
 
     ref = references_path(stage, resolved.name)
@@ -243,7 +241,23 @@ def write_reference(resolved: ModelSpec, verification: Verification, stage: Path
         if t.reshape is not None:
             value = value.reshape([*lead, *t.dims])
         arrays[f"{kind}/{t.name}"] = value
-    np.savez(ref, **arrays)
+    save_reference(ref, arrays)
+
+
+def save_reference(path: Path, arrays: dict[str, Any]) -> None:
+    """Write a reference.npz that loads without pickle (`validate` reads it with allow_pickle=False, as a
+    repository may come from someone else): STRING tensors, object arrays of bytes here, are stored as
+    fixed-width bytes (numpy's `S` dtype, which drops trailing NUL bytes of an element)."""
+    import numpy as np
+
+    stored = {}
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype == object:
+            items = [x if isinstance(x, bytes) else str(x).encode() for x in value.reshape(-1)]
+            value = np.asarray(items, dtype=np.bytes_).reshape(value.shape)
+        stored[name] = value
+    np.savez(path, **stored)
 
 
 def entry(
@@ -287,8 +301,6 @@ def ensemble_reference(spec: Spec, model: ModelSpec, stage: Path, log: logging.L
     """Run the ensemble's steps on their built artifacts and store the result as the ensemble's reference,
     so that `validate` checks what the served ensemble computes, wiring included. The entry carries the
     reference and its tolerance (the steps' own bound the difference), or a note why there is none."""
-    import numpy as np
-
     from repo_builder.repository.layout import references_path
     from repo_builder.verify.compare import tolerance
     from repo_builder.verify.ensemble import NoReference, ensemble_inputs, ensemble_runner
@@ -307,7 +319,7 @@ def ensemble_reference(spec: Spec, model: ModelSpec, stage: Path, log: logging.L
     for k, v in outputs.items():
         log.info("output %s: shape %s dtype %s", k, list(v.shape), v.dtype)
     arrays = {**{f"input/{k}": v for k, v in feed.items()}, **{f"output/{k}": v for k, v in outputs.items()}}
-    np.savez(references_path(stage, model.name), **arrays)
+    save_reference(references_path(stage, model.name), arrays)
     tols = [tolerance(spec.model(s)) for s in steps if spec.model(s).target != "ensemble"] or [tolerance(model)]
     tol = {k: max(t[k] for t in tols) for k in ("atol", "rtol")}
     tol.update({k: v for k, v in (("atol", model.verify.atol), ("rtol", model.verify.rtol)) if v is not None})

@@ -113,6 +113,27 @@ def restore_names(model_proto: Any, inputs: list[str], outputs: list[str]) -> di
     return mapping
 
 
+def fill_output_shapes(model_proto: Any, model: ModelSpec) -> list[str]:
+    """Give each graph output tf2onnx left without a shape (a lookup table's result) the spec's shape, the
+    batch dim and -1 as symbolic dims: onnx.checker requires a shape there. Returns the outputs filled."""
+    from repo_builder.inspect.resolve import model_shape
+
+    given = {t.name: t for t in model.outputs or []}
+    filled = []
+    for out in model_proto.graph.output:
+        tensor_type = out.type.tensor_type
+        if out.name not in given or tensor_type.HasField("shape"):
+            continue
+        shape = tensor_type.shape  # accessing it sets the field: an empty shape is rank 0
+        for i, d in enumerate(model_shape(given[out.name], model.max_batch_size)):
+            if d is None:
+                shape.dim.add().dim_param = f"{out.name}_dim{i}"
+            else:
+                shape.dim.add().dim_value = d
+        filled.append(out.name)
+    return filled
+
+
 def _freeze_tf1(path: Path, signature: str) -> tuple[Any, list[str], list[str], dict[str, str]]:
     """A TF1 SavedModel's signature as a frozen GraphDef, loaded in a v1 Session as TF Serving does (tf2onnx's
     own loader goes through TF2's and fails on a signature that returns a variable, DT_FLOAT_REF)."""
@@ -144,7 +165,7 @@ class SavedModel2Onnx:
         return f"{', '.join(missing)} missing: {deps.install_hint(missing[0])}" if missing else None
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
-        deps.require("tensorflow")
+        tf = deps.require("tensorflow")
         onnx = deps.require("onnx")
         tf2onnx = deps.require("tf2onnx")
         tf_loader = deps.require("tf2onnx.tf_loader")
@@ -155,21 +176,36 @@ class SavedModel2Onnx:
         from repo_builder.inspect.tf1 import is_tf1_saved_model
 
         try:
+            tables: dict[Any, Any] = {}
             if is_tf1_saved_model(src):
                 graph_def, inputs, outputs, rename = _freeze_tf1(src, model.signature)
             else:
-                graph_def, inputs, outputs, rename = tf_loader.from_saved_model(
-                    str(src), None, None, tag="serve", signatures=[model.signature], return_tensors_to_rename=True
+                graph_def, inputs, outputs, tables, rename = tf_loader.from_saved_model(
+                    str(src),
+                    None,
+                    None,
+                    tag="serve",
+                    signatures=[model.signature],
+                    return_initialized_tables=True,
+                    return_tensors_to_rename=True,
                 )
-            model_proto, _ = tf2onnx.convert.from_graph_def(
-                graph_def,
-                name=model.name,
-                input_names=inputs,
-                output_names=outputs,
-                opset=model.opset,
-                custom_op_handlers=CUSTOM_OP_HANDLERS,
-                tensors_to_rename=rename,
-            )
+            options: dict[str, Any] = {
+                "name": model.name,
+                "input_names": inputs,
+                "output_names": outputs,
+                "opset": model.opset,
+                "custom_op_handlers": CUSTOM_OP_HANDLERS,
+                "tensors_to_rename": rename,
+            }
+            if tables:
+                # lookup tables (tf.lookup, StringLookup): from_graph_def has no parameter for their contents,
+                # so convert as tf2onnx's own command line does with a SavedModel (the graph is frozen already)
+                with tf.device("/cpu:0"):
+                    model_proto, _ = tf2onnx.convert._convert_common(
+                        graph_def, continue_on_error=True, initialized_tables=tables, **options
+                    )
+            else:
+                model_proto, _ = tf2onnx.convert.from_graph_def(graph_def, **options)
         except Exception as e:
             raise ConversionError(
                 f"model {model.name}: tf2onnx failed (opset {model.opset}): {type(e).__name__}: {e}\n"
@@ -188,6 +224,9 @@ class SavedModel2Onnx:
         renamed = restore_names(model_proto, expected_in, expected_out)
         if renamed:
             ctx.log.info("ONNX tensors renamed to the signature's names: %s", renamed)
+        filled = fill_output_shapes(model_proto, model)
+        if filled:
+            ctx.log.info("ONNX outputs without a shape given the spec's: %s", filled)
         onnx.save(model_proto, str(target))
         try:
             onnx.checker.check_model(str(target))

@@ -22,6 +22,7 @@ def unconvertible_ops(loaded: Loaded, opset: int = 17) -> list[str]:
         return []
     try:
         tf = deps.require("tensorflow")
+        import tf2onnx.custom_opsets  # the rest of the conversion's handlers (lookup tables, string case)
         import tf2onnx.onnx_opset  # noqa: F401 - registers the handlers
         from tf2onnx.handler import tf_op
 

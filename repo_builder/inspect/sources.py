@@ -153,7 +153,8 @@ def _load_keras_file(path: Path, safe_mode: bool = True) -> Any:
         raise ConversionError(
             f"source keras_file {path} holds Python code (a Lambda layer) that Keras loads only with safe_mode "
             "off, which EXECUTES that code. If you trust the file, set `safe_mode: false` in the model's "
-            f"source: {{keras_file: {path.name}, safe_mode: false}}.\n  " + "\n  ".join(errors)
+            f"source: {{keras_file: {path.name}, safe_mode: false}}.\n  "
+            + "\n  ".join(e for e in errors if "safe_mode" in e)  # not tf_keras' failure to read a Keras 3 file
         )
     legacy = path.suffix == ".h5" and not importlib.util.find_spec("tf_keras")
     hint = " (legacy Keras 2 files may need `pip install tf-keras`)" if legacy else ""

@@ -69,9 +69,17 @@ class ExpectedRepository:
         path = self.path / rel  # manifest paths are relative to the repository root
         if not path.exists():
             raise DeploymentError(f"{model.name}: reference file {path} named by the manifest does not exist")
-        with np.load(path, allow_pickle=False) as data:
-            inputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("input/")}
-            outputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("output/")}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                # STRING tensors are stored as fixed-width bytes; a client sends and receives them as objects
+                arrays = {k: data[k].astype(object) if data[k].dtype.kind == "S" else data[k] for k in data.files}
+        except (OSError, ValueError) as e:  # not an npz, or pickled arrays (written before strings were bytes)
+            raise DeploymentError(
+                f"{model.name}: cannot read reference file {path} ({e}); "
+                "rebuild the model with `build --force` to rewrite it"
+            ) from e
+        inputs = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("input/")}
+        outputs = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("output/")}
         return inputs, outputs
 
 

@@ -38,10 +38,31 @@ def onnx_runner(path: Path) -> Runner:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
 
-    def run(feed: Feed) -> Feed:
-        return dict(zip(names, session.run(names, dict(feed)), strict=True))
+    def run(feed: Feed) -> Feed:  # strings as onnxruntime takes and gives them: str (bytes elsewhere)
+        fed = {k: _to_str(v) for k, v in feed.items()}
+        return {k: _to_bytes(v) for k, v in zip(names, session.run(names, fed), strict=True)}
 
     return run
+
+
+def _to_str(value: Any) -> Any:
+    import numpy as np
+
+    if value.dtype != object:
+        return value
+    return np.array([x.decode() if isinstance(x, bytes) else x for x in value.reshape(-1)], dtype=object).reshape(
+        value.shape
+    )
+
+
+def _to_bytes(value: Any) -> Any:
+    import numpy as np
+
+    if value.dtype != object:
+        return value
+    return np.array([x.encode() if isinstance(x, str) else x for x in value.reshape(-1)], dtype=object).reshape(
+        value.shape
+    )
 
 
 def python_runner(version_dir: Path) -> Runner:

@@ -1,7 +1,8 @@
 """Small models of the kinds real users bring (issue 11), written here with the real TensorFlow: TF1
 SavedModels as TF Serving's test models are made (half_plus_two with reference variables, Triton's INPUT0 /
 OUTPUT0 names, a signature returning a variable: DT_FLOAT_REF), and factories for exact GELU (Erfc), nested
-dict outputs, an input of unknown rank, an op tf2onnx cannot convert, and a Keras Lambda layer."""
+dict outputs, an input of unknown rank, an op tf2onnx cannot convert, a Keras Lambda layer and a vocabulary
+lookup table."""
 
 from __future__ import annotations
 
@@ -42,6 +43,24 @@ class AnyRank(tf.Module):
 
 def any_rank():
     return AnyRank()
+
+
+class Vocab(tf.Module):
+    """A vocabulary lookup (tf.lookup.StaticHashTable, as StringLookup and TF text models have): STRING in."""
+
+    def __init__(self):
+        keys = tf.constant(["0", "2", "4", "6"])
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, tf.constant([1, 2, 3, 4], tf.int64)), default_value=0
+        )
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.string, name="words")])
+    def __call__(self, words):
+        return {"ids": self.table.lookup(words)}
+
+
+def vocab():
+    return Vocab()
 
 
 def lgamma():
@@ -106,4 +125,6 @@ models:
     inputs: [{name: x, dtype: FP32, dims: [-1, 4]}]
   - {name: any_rank_unset, source: {python: 'kinds.py:any_rank'}, target: onnx}
   - {name: lgamma_onnx, source: {python: 'kinds.py:lgamma'}, target: onnx}
+  - {name: vocab_onnx, source: {python: 'kinds.py:vocab'}, target: onnx}
+  - {name: vocab_python, source: {python: 'kinds.py:vocab'}, target: python}
 """

@@ -96,9 +96,9 @@ def test_check_inputs_on_real_models(tmp_path: Path) -> None:
     assert "verify: {ranges: {name: [low, high]}}" in error
 
     # strings: generated as numbers' text, or the user's samples, which are also the stored reference
-    generated = np.load(repo / "parse" / "reference.npz", allow_pickle=True)
+    generated = np.load(repo / "parse" / "reference.npz", allow_pickle=False)  # validate never unpickles
     assert all(v.decode().isdigit() for v in generated["input/text"].reshape(-1))
-    sampled = np.load(repo / "parse_sampled" / "reference.npz", allow_pickle=True)
+    sampled = np.load(repo / "parse_sampled" / "reference.npz", allow_pickle=False)
     assert sampled["input/text"].tolist() == [[b"1.5", b"-2"], [b"40", b"0.25"]]
     assert np.allclose(sampled["output/number"], [[3.0, -4.0], [80.0, 0.5]])
 
