@@ -28,6 +28,10 @@ Runner = Callable[[Feed], Feed]
 #: integer inputs are drawn from [0, INT_HIGH): safe for token ids of any vocabulary of 8 or more
 INT_HIGH = 8
 
+#: generated strings: half the decimal text of an integer below INT_HIGH (a word of a small vocabulary of
+#: digits), half that of an integer of 2 to 4 digits, so that their lengths and contents vary from row to row
+LONG_STRINGS = (10, 10_000)
+
 #: the sizes a variable dim takes in the check, one per generated feed in turn: two, so that a model that
 #: only works at one size (a shape baked into a reshape) is caught
 VARIABLE_SIZES = (8, 5)
@@ -60,7 +64,8 @@ def generate(
     ranges: dict[str, tuple[float, float]] | None = None,
 ) -> Feed:
     """Random inputs of the tensors' dtypes and shapes: floats standard normal, integers 0..INT_HIGH-1,
-    strings the decimal text of such integers; within `ranges[name]` (low, high) where given."""
+    strings the decimal text of integers (half such, half of 2 to 4 digits: see LONG_STRINGS); within
+    `ranges[name]` (low, high) where given."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -70,8 +75,11 @@ def generate(
         shape = full_shape(t, batch, variable)
         bounds = ranges.get(t.name)
         if t.dtype == "STRING":
-            low, high = (int(bounds[0]), int(bounds[1])) if bounds else (0, INT_HIGH - 1)
-            numbers = rng.integers(low, high + 1, size=shape)
+            if bounds:
+                numbers = rng.integers(int(bounds[0]), int(bounds[1]) + 1, size=shape)
+            else:
+                long = rng.random(shape) < 0.5
+                numbers = np.where(long, rng.integers(*LONG_STRINGS, size=shape), rng.integers(0, INT_HIGH, size=shape))
             feed[t.name] = np.array([str(n).encode() for n in numbers.reshape(-1)], dtype=object).reshape(shape)
             continue
         np_type = dtypes.to_numpy(t.dtype)
@@ -197,8 +205,9 @@ def verify(
         )
     max_error = max((e.max_abs for e in worst.values()), default=0.0)
     sizes = sorted({b for b, _ in runs})
+    text = any(t.dtype == "STRING" for t in inputs)
     return Verification(
-        max_error, worst, reference_in, reference_out, sizes, notes=constant_outputs(seen, samples is not None)
+        max_error, worst, reference_in, reference_out, sizes, notes=constant_outputs(seen, samples is not None, text)
     )
 
 
@@ -221,11 +230,19 @@ def _run_source(model: ModelSpec, source: Runner, feed: Feed, sampled: bool) -> 
         ) from e
 
 
-def constant_outputs(seen: dict[str, list[Any]], sampled: bool) -> list[str]:
+def constant_outputs(seen: dict[str, list[Any]], sampled: bool, text: bool = False) -> list[str]:
     """A note for each output that came out the same for every input the check used: comparing constants
-    proves nothing about the conversion (untrained weights answer so)."""
+    proves nothing about the conversion (untrained weights answer so; a model of text may answer so to the
+    generated strings, numbers' text, e.g. when its vocabulary has none of them: `text`)."""
     import numpy as np
 
+    if text and not sampled:
+        why = (
+            "the generated strings are numbers' text, which the model may treat alike, "
+            "e.g. if its vocabulary lacks them"
+        )
+    else:
+        why = "untrained weights?"
     notes = []
     for name, items in seen.items():
         if len(items) < 2 or any(np.shape(i) != np.shape(items[0]) for i in items):
@@ -234,8 +251,7 @@ def constant_outputs(seen: dict[str, list[Any]], sampled: bool) -> list[str]:
         if all(np.array_equal(np.asarray(i), first) for i in items[1:]):
             notes.append(
                 f"output {name!r} is the same for every {'sample' if sampled else 'generated'} input, so the "
-                "check proves nothing about it (untrained weights? check with real data: "
-                "verify: {inputs: samples.npz})"
+                f"check proves nothing about it ({why}; check with real data: verify: {{inputs: samples.npz}})"
             )
     return notes
 

@@ -107,3 +107,34 @@ def test_check_inputs_on_real_models(tmp_path: Path) -> None:
     assert any("'probs' is the same for every generated input" in n for n in notes), notes
     assert not any("same for every" in n for n in data["models"]["segments"]["notes"])
     assert "proves nothing" in done.stdout.replace("\n", "")
+
+
+def test_string_model_outputs_vary_on_generated_text(tmp_path: Path) -> None:
+    """A SavedModel of text (its strings' length and upper case): the generated strings differ in length and
+    content, so no output comes out the same for every input (every string was one digit long, and the note
+    blamed untrained weights)."""
+    import tensorflow as tf
+
+    class Text(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            return {"length": tf.strings.length(text), "upper": tf.strings.upper(text)}
+
+    module = Text()
+    tf.saved_model.save(module, str(tmp_path / "text"), signatures=module.serve)
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "repository": "repo",
+                "models": [{"name": "text", "source": {"saved_model": "text"}, "target": "savedmodel"}],
+            }
+        )
+    )
+    done = run_build(spec, tmp_path / "repo")
+    data = json.loads((tmp_path / "repo" / "repo_builder_manifest.json").read_text())
+    assert data["models"]["text"]["status"] == "built", done.stdout + done.stderr
+    assert not any("same for every" in n for n in data["models"]["text"]["notes"]), data["models"]["text"]["notes"]
+    assert "untrained" not in done.stdout + done.stderr
+    ref = np.load(tmp_path / "repo" / "text" / "reference.npz", allow_pickle=False)
+    assert len(set(ref["output/length"].reshape(-1).tolist())) > 1

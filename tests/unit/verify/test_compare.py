@@ -34,6 +34,27 @@ def test_strings_are_generated_as_decimal_text() -> None:
     assert all(isinstance(v, bytes) and v.decode().isdigit() for v in feed["s"].reshape(-1))
 
 
+def test_generated_strings_vary_in_length_and_content_between_rows_and_runs() -> None:
+    """A model of the strings' length or text must not answer the same to every generated input (they were
+    all one digit long: 'output length is the same for every generated input')."""
+    tensors = [Tensor("text", "STRING", (None,))]
+    first, second = (generate(tensors, 8, seed=s)["text"] for s in (0, 1))
+    assert len({len(v) for v in first}) > 1
+    assert any(len(v) == 1 and int(v) < 8 for v in first)  # words of a small vocabulary of digits are there too
+    assert first.tolist() != second.tolist()
+    runs = feeds(model(max_batch_size=8), tensors)
+    assert len({tuple(len(v) for v in f["text"]) for _, f in runs}) == len(runs)
+
+
+def test_constant_output_of_a_text_model_is_not_blamed_on_untrained_weights() -> None:
+    def source(feed: dict) -> dict:
+        return {"ids": np.zeros(len(feed["words"]), np.int64)}  # every generated word out of its vocabulary
+
+    (note,) = verify(model(), [Tensor("words", "STRING", (None,))], source, source, TOL).notes
+    assert "'ids' is the same for every generated input" in note
+    assert "the generated strings are numbers' text" in note and "untrained" not in note
+
+
 def test_variable_dims_are_checked_at_two_sizes() -> None:
     one = model(max_batch_size=0)
     runs = feeds(one, [Tensor("x", "FP32", (None, 3))])
