@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from repo_builder.deps import require
+from repo_builder.errors import ConversionError
 from repo_builder.repository.layout import ONNX_NAME, TFTRT_SOURCE_NAME
 from repo_builder.spec.models import ModelSpec
 from repo_builder.triton.platforms import PLATFORMS
@@ -32,10 +33,15 @@ def savedmodel_runner(path: Path, signature: str) -> Runner:
     return run
 
 
-def onnx_runner(path: Path) -> Runner:
+def onnx_runner(path: Path, model: str = "", what: str = "converted model") -> Runner:
+    """Runs the ONNX model at `path` in onnxruntime on the CPU; ConversionError when onnxruntime cannot load it
+    (`model` and `what` name it in the message)."""
     ort = require("onnxruntime")
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's own exception types (Fail, InvalidGraph, ...) share no useful base
+        raise ConversionError(_cannot_load(path, model, what, e)) from e
     names = [o.name for o in session.get_outputs()]
 
     def run(feed: Feed) -> Feed:  # strings as onnxruntime takes and gives them: str (bytes elsewhere)
@@ -43,6 +49,22 @@ def onnx_runner(path: Path) -> Runner:
         return {k: _to_bytes(v) for k, v in zip(names, session.run(names, fed), strict=True)}
 
     return run
+
+
+def _cannot_load(path: Path, model: str, what: str, e: Exception) -> str:
+    reason = " ".join(str(e).split()) or type(e).__name__
+    locale = (
+        " (onnxruntime's StringNormalizer, which tf.strings.upper and lower convert to, needs the en_US.UTF-8 "
+        "locale: install it, e.g. `locale-gen en_US.UTF-8`)"
+        if "locale" in reason
+        else ""
+    )
+    return (
+        f"{f'model {model}: ' if model else ''}the build's check could not load the {what} ({path.name}) in "
+        f"onnxruntime: {reason}\n  This can be this machine's environment rather than the model{locale}; "
+        "Triton's onnxruntime backend may fail to load it as well. Targets that run the model as TensorFlow: "
+        "savedmodel, or python with `python_runtime: tensorflow`."
+    )
 
 
 def _to_str(value: Any) -> Any:
@@ -117,5 +139,6 @@ def artifact_runner(model: ModelSpec, version_dir: Path) -> tuple[Runner, str]:
     if model.target == "python":
         return python_runner(version_dir), "python-backend model.py"
     if model.target == "tensorrt":
-        return onnx_runner(version_dir / ONNX_NAME), "ONNX the plan is built from"
-    return onnx_runner(version_dir / ONNX_NAME), "onnx"
+        what = "ONNX the plan is built from"
+        return onnx_runner(version_dir / ONNX_NAME, model.name, what), what
+    return onnx_runner(version_dir / ONNX_NAME, model.name, "converted ONNX model"), "onnx"

@@ -1,0 +1,74 @@
+"""The build's check running converted artifacts with the real onnxruntime: an ONNX model onnxruntime cannot
+load is reported as that, located, with what to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repo_builder.errors import ConversionError
+from repo_builder.verify.runners import onnx_runner
+from tests.integration.examples import run_build
+
+pytestmark = pytest.mark.tensorflow
+
+UPPER = """
+import tensorflow as tf
+
+
+class Upper(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def __call__(self, text):
+        return {"upper": tf.strings.upper(text)}
+
+
+def upper():
+    return Upper()
+"""
+
+
+def test_onnx_model_onnxruntime_cannot_load_is_reported_with_what_to_do(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")  # an op no runtime implements
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    model.ir_version = 8  # one every onnxruntime reads: the op, not the file's version, is what it refuses
+    onnx.save(model, tmp_path / "model.onnx")
+    with pytest.raises(ConversionError) as e:
+        onnx_runner(tmp_path / "model.onnx", "m", "converted ONNX model")
+    text = e.value.message
+    assert text.startswith(
+        "model m: the build's check could not load the converted ONNX model (model.onnx) in onnxruntime: "
+    )
+    assert "Frobnicate" in text  # onnxruntime's own message, quoted
+    assert "savedmodel, or python with `python_runtime: tensorflow`" in text
+    assert "locale" not in text  # the locale hint only where onnxruntime names a locale
+
+
+def test_upper_case_model_builds_or_fails_with_the_environment_named(tmp_path: Path) -> None:
+    """tf.strings.upper converts to onnxruntime's StringNormalizer, which needs the en_US.UTF-8 locale: where it
+    is installed the model builds; where not, the failure says so (it was onnxruntime's bare `Fail: ...`)."""
+    (tmp_path / "models.py").write_text(UPPER)
+    spec = tmp_path / "models.yaml"
+    models = [{"name": "upper_onnx", "source": {"python": "models.py:upper"}, "target": "onnx"}]
+    spec.write_text(yaml.safe_dump({"repository": "repo", "models": models}))
+    done = run_build(spec, tmp_path / "repo")
+    data = json.loads((tmp_path / "repo" / "repo_builder_manifest.json").read_text())
+    if "upper_onnx" in data["models"]:
+        assert done.returncode == 0, done.stdout + done.stderr
+        return
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    error = data["failed"]["upper_onnx"]["error"]
+    assert error.startswith("model upper_onnx: the build's check could not load the converted ONNX model"), error
+    assert "en_US.UTF-8" in error and "locale-gen en_US.UTF-8" in error
+    assert "savedmodel, or python with `python_runtime: tensorflow`" in error
