@@ -169,11 +169,20 @@ def inspect(
     ],
     signature: Annotated[str, typer.Option(help="SavedModel signature.")] = "serving_default",
     name: Annotated[Optional[str], typer.Option(help="Model name in the printed YAML.")] = None,  # noqa: UP045
+    safe_mode: Annotated[
+        bool,
+        typer.Option(
+            help="--no-safe-mode: load a .keras file with Lambda layers, which EXECUTES the Python code stored "
+            "in it (the spec's `safe_mode: false`): only for files you trust."
+        ),
+    ] = True,
 ) -> None:
     """Print a model's inputs and outputs as spec YAML."""
     from repo_builder.cli.inspect import inspect_command
 
-    raise typer.Exit(inspect_command(source, signature=signature, name=name, console_out=_stdout()))
+    raise typer.Exit(
+        inspect_command(source, signature=signature, name=name, console_out=_stdout(), safe_mode=safe_mode)
+    )
 
 
 @app.command(cls=_Command)

@@ -12,14 +12,22 @@ from repo_builder.spec.models import Source
 
 
 def inspect_command(
-    source: str, signature: str = "serving_default", name: str | None = None, console_out: Any = None
+    source: str,
+    signature: str = "serving_default",
+    name: str | None = None,
+    console_out: Any = None,
+    safe_mode: bool = True,
 ) -> int:
-    """`repo-builder inspect SOURCE [--signature S] [--name N]`: print the model's tensors as spec YAML.
+    """`repo-builder inspect SOURCE [--signature S] [--name N] [--no-safe-mode]`: print the model's tensors as
+    spec YAML. `safe_mode=False` (a .keras/.h5 file only) is the spec's `safe_mode: false`: Keras then
+    EXECUTES the Python code stored in the file (Lambda layers).
 
     SOURCE is relative to the current folder. Returns the exit code (0). Raises RepoBuilderError subclasses.
     """
+    if not safe_mode and not source.endswith((".keras", ".h5")):
+        raise SpecError(f"{source}: --no-safe-mode applies to a Keras .keras or .h5 file only")
     try:
-        src = Source.from_arg(source)
+        src = Source.from_arg(source, safe_mode=safe_mode)
     except ValueError as e:
         raise SpecError(f"{source}: {e}") from None
     path = source_path(src, Path.cwd())

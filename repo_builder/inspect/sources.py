@@ -93,7 +93,7 @@ def load_source(source: Source, base_dir: Path, signature: str = "serving_defaul
     if source.kind == "saved_model":
         return load_saved_model(base_dir / source.ref, signature)
     if source.kind == "keras_file":
-        return load_keras(_load_keras_file(base_dir / source.ref, source.safe_mode))
+        return load_keras(_load_keras_file(base_dir / source.ref, source.safe_mode, source.ref))
     factory = load_factory(source.ref, base_dir)
     try:
         obj = factory()
@@ -129,7 +129,8 @@ def _is_keras(obj: Any) -> bool:
     )
 
 
-def _load_keras_file(path: Path, safe_mode: bool = True) -> Any:
+def _load_keras_file(path: Path, safe_mode: bool = True, ref: str | None = None) -> Any:
+    """The Keras model in the file at `path`, which the spec or the command line names `ref`."""
     import os
 
     if not path.exists():
@@ -152,8 +153,9 @@ def _load_keras_file(path: Path, safe_mode: bool = True) -> Any:
     if safe_mode and any("safe_mode" in e for e in errors):  # Keras 3 refuses to run a Lambda layer's code
         raise ConversionError(
             f"source keras_file {path} holds Python code (a Lambda layer) that Keras loads only with safe_mode "
-            "off, which EXECUTES that code. If you trust the file, set `safe_mode: false` in the model's "
-            f"source: {{keras_file: {path.name}, safe_mode: false}}.\n  "
+            "off, which EXECUTES that code. If you trust the file: in the spec, set `safe_mode: false` in the "
+            f"model's source: {{keras_file: {ref or path}, safe_mode: false}}; with inspect: `repo-builder "
+            f"inspect {ref or path} --no-safe-mode`.\n  "
             + "\n  ".join(e for e in errors if "safe_mode" in e)  # not tf_keras' failure to read a Keras 3 file
         )
     legacy = path.suffix == ".h5" and not importlib.util.find_spec("tf_keras")
@@ -432,7 +434,7 @@ def inspect_yaml(source: Source, base_dir: Path, signature: str = "serving_defau
     model_name = name or Path(source.ref.split(":")[-1]).stem.replace("build_", "") or "model"
     doc = {
         "name": model_name,
-        "source": {source.kind: source.ref},
+        "source": {source.kind: source.ref, **({} if source.safe_mode else {"safe_mode": False})},
         "target": "savedmodel" if gaps else "onnx",
         "max_batch_size": mbs,
         **({"signature": signature} if signature != "serving_default" else {}),

@@ -175,11 +175,11 @@ class Source(_Base):
         return str(getattr(self, self.kind))
 
     @classmethod
-    def from_arg(cls, arg: str) -> Source:
-        """A command-line argument -> Source: a SavedModel folder, a .keras/.h5 file, or file.py:function /
-        module:function."""
+    def from_arg(cls, arg: str, safe_mode: bool = True) -> Source:
+        """A command-line argument -> Source: a SavedModel folder, a .keras/.h5 file (loaded with `safe_mode`),
+        or file.py:function / module:function."""
         if arg.endswith((".keras", ".h5")):
-            return cls(keras_file=arg)
+            return cls(keras_file=arg, safe_mode=safe_mode)
         if ":" in arg and not Path(arg).exists():
             return cls(python=arg)
         return cls(saved_model=arg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,7 +213,7 @@ def test_a_saved_model_tensorflow_rejects_is_a_located_error(kinds: Path) -> Non
     )
 
 
-def test_keras_lambda_layer_loads_only_with_safe_mode_off(kinds: Path) -> None:
+def test_keras_lambda_layer_loads_only_with_safe_mode_off(kinds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
     from repo_builder.errors import ConversionError
@@ -220,18 +221,38 @@ def test_keras_lambda_layer_loads_only_with_safe_mode_off(kinds: Path) -> None:
 
     inp = keras.Input((3,), name="x")
     model = keras.Model(inp, keras.layers.Lambda(lambda t: t * 3.0, name="y")(inp))
-    model.save(kinds / "lambda.keras")
+    (kinds / "keras").mkdir(exist_ok=True)
+    model.save(kinds / "keras" / "lambda.keras")
     with pytest.raises(ConversionError) as e:
-        load_source(Source(keras_file="lambda.keras"), kinds)
+        load_source(Source(keras_file="keras/lambda.keras"), kinds)
+    # the fix names the file as the spec (and the command line) do, not by its bare name
     assert e.value.message.startswith(
-        f"source keras_file {kinds / 'lambda.keras'} holds Python code (a Lambda layer) that Keras loads only with "
-        "safe_mode off, which EXECUTES that code. If you trust the file, set `safe_mode: false` in the model's "
-        "source: {keras_file: lambda.keras, safe_mode: false}."
+        f"source keras_file {kinds / 'keras' / 'lambda.keras'} holds Python code (a Lambda layer) that Keras loads "
+        "only with safe_mode off, which EXECUTES that code. If you trust the file: in the spec, set `safe_mode: "
+        "false` in the model's source: {keras_file: keras/lambda.keras, safe_mode: false}; with inspect: "
+        "`repo-builder inspect keras/lambda.keras --no-safe-mode`."
     )
     assert "tf-keras" not in e.value.message
     assert "tf_keras:" not in e.value.message  # tf_keras' own failure on a Keras 3 file (the whole config) is noise
-    loaded = load_source(Source(keras_file="lambda.keras", safe_mode=False), kinds)
+    loaded = load_source(Source(keras_file="keras/lambda.keras", safe_mode=False), kinds)
     import numpy as np
 
     out = loaded.call({"x": np.ones((1, 3), dtype=np.float32)})
     np.testing.assert_allclose(np.asarray(out["y"]), [[3.0, 3.0, 3.0]])
+
+    # inspect: the same refusal, and --no-safe-mode prints a spec entry that says safe_mode: false
+    monkeypatch.chdir(kinds)
+    printed = io.StringIO()
+
+    class Out:
+        def print(self, text: str, **_: object) -> None:
+            printed.write(text)
+
+    with pytest.raises(ConversionError, match=re.escape("`repo-builder inspect keras/lambda.keras --no-safe-mode`")):
+        inspect_command("keras/lambda.keras", console_out=Out())
+    assert inspect_command("keras/lambda.keras", console_out=Out(), safe_mode=False) == 0
+    doc = yaml.safe_load(printed.getvalue())[0]
+    assert doc["source"] == {"keras_file": "keras/lambda.keras", "safe_mode": False}
+    assert Source.model_validate(doc["source"]).safe_mode is False
+    with pytest.raises(SpecError, match=re.escape("--no-safe-mode applies to a Keras .keras or .h5 file only")):
+        inspect_command("half_plus_two", console_out=Out(), safe_mode=False)

@@ -92,6 +92,17 @@ def test_quiet_keeps_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert result.stderr.startswith("error: ")
 
 
+def test_inspect_no_safe_mode_applies_to_keras_files_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "inspect", tmp_path / "saved_model", "--no-safe-mode")
+    assert result.code == 1
+    assert (
+        result.stderr
+        == f"error: {tmp_path / 'saved_model'}: --no-safe-mode applies to a Keras .keras or .h5 file only\n"
+    )
+    result = run_cli(capsys, "inspect", tmp_path / "missing.keras", "--no-safe-mode")  # checked before TensorFlow
+    assert (result.code, result.stderr) == (1, f"error: {tmp_path / 'missing.keras'}: no such file or folder\n")
+
+
 def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     spec = GOLDEN / "all_platforms" / "spec.yaml"
     result = run_cli(capsys, "check", spec)
