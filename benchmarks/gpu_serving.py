@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -109,8 +110,30 @@ def raw_engine(onnx: Path, batch: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def run(out: Path, duration: float) -> dict[str, Any]:
+def serve_levels(
+    repo: Path, models: list[str], log: Path, duration: float
+) -> tuple[dict[str, Any], dict[str, float | None]]:
+    """Each model loaded over gRPC at LEVELS by one embedded server on the GPU: the levels, and the average
+    batch the server formed over them."""
     from repo_builder.serve.embedded import EmbeddedServer
+
+    levels: dict[str, Any] = {}
+    batching: dict[str, float | None] = {}
+    with EmbeddedServer(repo, log_file=log, models=models) as server:
+        url = server.grpc_url
+        for model in models:
+            probe(repo, url, "grpc", model, (16,), 2.0)  # warm-up: CUDA kernels, batcher
+        for model in models:
+            before = statistics(url, "grpc", model)
+            levels[model] = [_level(lv) for lv in probe(repo, url, "grpc", model, LEVELS, duration, processes=4)]
+            after = statistics(url, "grpc", model)
+            inferences = after["inference_count"] - before["inference_count"]
+            executions = after["execution_count"] - before["execution_count"]
+            batching[model] = round(inferences / executions, 2) if executions else None
+    return levels, batching
+
+
+def run(out: Path, duration: float) -> dict[str, Any]:
     from repo_builder.serve.gpus import visible_gpus
 
     repo = out / "repo"
@@ -127,21 +150,15 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         "cpus": platform.processor() or platform.machine(),
         "duration_s_per_level": duration,
         "configs": {m: (repo / m / "config.pbtxt").read_text() for m in served},
-        "levels": {},
-        "batching": {},
     }
-    with EmbeddedServer(repo, log_file=out / "gpu_serving_server.log") as server:
-        url = server.grpc_url
-        for model in served:
-            probe(repo, url, "grpc", model, (16,), 2.0)  # warm-up: CUDA kernels, batcher
-        for model in served:
-            before = statistics(url, "grpc", model)
-            levels = probe(repo, url, "grpc", model, LEVELS, duration, processes=4)
-            after = statistics(url, "grpc", model)
-            results["levels"][model] = [_level(lv) for lv in levels]
-            inferences = after["inference_count"] - before["inference_count"]
-            executions = after["execution_count"] - before["execution_count"]
-            results["batching"][model] = round(inferences / executions, 2) if executions else None
+    results["levels"], results["batching"] = serve_levels(repo, served, out / "gpu_serving_server.log", duration)
+    # the same default config with every batch computed inside execute(), as before the compute thread
+    # (templates/_pipeline.py.j2): for insight, not a target
+    os.environ["REPO_BUILDER_COMPUTE_THREAD"] = "0"
+    try:
+        results["levels_in_execute"], _ = serve_levels(repo, [MODEL], out / "gpu_serving_in_execute.log", duration)
+    finally:
+        os.environ.pop("REPO_BUILDER_COMPUTE_THREAD")
     results["raw_onnxruntime_cuda"] = raw_engine(repo / MODEL / "1" / "model.onnx", max_batch, max(duration, 5.0))
     default = {lv["concurrency"]: lv for lv in results["levels"][MODEL]}
     single = {lv["concurrency"]: lv for lv in results["levels"][SINGLE]}
@@ -152,6 +169,10 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         f"default / unbatched throughput at c={top}": round(batched_ratio, 2) if batched_ratio else None,
         f"served (c={top}) / raw ONNX Runtime CUDA (batch {max_batch}) throughput": round(raw_ratio, 2),
     }
+    in_execute = {lv["concurrency"]: lv for lv in results["levels_in_execute"][MODEL]}
+    results["ratios"][f"default, compute thread / batches computed in execute() at c={top} (insight)"] = round(
+        default[top]["throughput"] / in_execute[top]["throughput"], 2
+    )
     if TWO in results["levels"]:
         two = {lv["concurrency"]: lv for lv in results["levels"][TWO]}
         results["ratios"][f"two instances / default throughput at c={top} (insight, not a target)"] = round(

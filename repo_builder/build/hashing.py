@@ -106,7 +106,7 @@ def model_hashes(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> tup
         files["verify.inputs"] = sha256_tree(spec.resolve(model.verify.inputs_file))
     template_files = []
     if model.target == "python":
-        template_files += ["python_model.py.j2", "_device.py.j2", "_strings.py.j2"]
+        template_files += ["python_model.py.j2", "_device.py.j2", "_strings.py.j2", "_pipeline.py.j2"]
     if model.target == "tftrt":
         template_files.append("build_tftrt.py.j2")
     for name in template_files:
