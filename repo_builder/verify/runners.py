@@ -37,6 +37,7 @@ def onnx_runner(path: Path, model: str = "", what: str = "converted model") -> R
     """Runs the ONNX model at `path` in onnxruntime on the CPU; ConversionError when onnxruntime cannot load it
     (`model` and `what` name it in the message)."""
     ort = require("onnxruntime")
+    from repo_builder.verify.strings import from_onnxruntime, to_onnxruntime
 
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -45,8 +46,8 @@ def onnx_runner(path: Path, model: str = "", what: str = "converted model") -> R
     names = [o.name for o in session.get_outputs()]
 
     def run(feed: Feed) -> Feed:  # strings as onnxruntime takes and gives them: str (bytes elsewhere)
-        fed = {k: _to_str(v) for k, v in feed.items()}
-        return {k: _to_bytes(v) for k, v in zip(names, session.run(names, fed), strict=True)}
+        fed = {k: to_onnxruntime(v) for k, v in feed.items()}
+        return {k: from_onnxruntime(v) for k, v in zip(names, session.run(names, fed), strict=True)}
 
     return run
 
@@ -64,26 +65,6 @@ def _cannot_load(path: Path, model: str, what: str, e: Exception) -> str:
         f"onnxruntime: {reason}\n  This can be this machine's environment rather than the model{locale}; "
         "Triton's onnxruntime backend may fail to load it as well. Targets that run the model as TensorFlow: "
         "savedmodel, or python with `python_runtime: tensorflow`."
-    )
-
-
-def _to_str(value: Any) -> Any:
-    import numpy as np
-
-    if value.dtype != object:
-        return value
-    return np.array([x.decode() if isinstance(x, bytes) else x for x in value.reshape(-1)], dtype=object).reshape(
-        value.shape
-    )
-
-
-def _to_bytes(value: Any) -> Any:
-    import numpy as np
-
-    if value.dtype != object:
-        return value
-    return np.array([x.encode() if isinstance(x, str) else x for x in value.reshape(-1)], dtype=object).reshape(
-        value.shape
     )
 
 

@@ -1,5 +1,5 @@
 """The build's check running converted artifacts with the real onnxruntime: an ONNX model onnxruntime cannot
-load is reported as that, located, with what to do."""
+load is reported as that, located, with what to do; strings cross as onnxruntime takes them."""
 
 from __future__ import annotations
 
@@ -53,6 +53,23 @@ def test_onnx_model_onnxruntime_cannot_load_is_reported_with_what_to_do(tmp_path
     assert "Frobnicate" in text  # onnxruntime's own message, quoted
     assert "savedmodel, or python with `python_runtime: tensorflow`" in text
     assert "locale" not in text  # the locale hint only where onnxruntime names a locale
+
+
+def test_strings_cross_onnxruntime_as_bytes(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.STRING, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.STRING, [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, tmp_path / "model.onnx")
+    got = onnx_runner(tmp_path / "model.onnx")({"x": np.array([b"ab", "\u00e9".encode()], dtype=object)})["y"]
+    assert got.dtype == object and got.tolist() == [b"ab", "\u00e9".encode()]
 
 
 def test_upper_case_model_builds_or_fails_with_the_environment_named(tmp_path: Path) -> None:
