@@ -82,9 +82,8 @@ def _digest(payload: dict[str, Any]) -> str:
 
 def model_hashes(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> tuple[str, str | None]:
     """(inputs hash, conversion hash) of a model; an ensemble has no conversion hash (None)."""
-    from repo_builder.render.config import templates_dir
+    from repo_builder.render.config import template_path
 
-    templates = templates_dir()
     conversion_settings, config_settings = split_settings(model)
     config_files: dict[str, str | None] = {}
     for out in model.outputs or []:
@@ -95,7 +94,7 @@ def model_hashes(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> tup
             if wi.file:
                 config_files[f"warmup:{wi.file}"] = sha256_tree(spec.resolve(wi.file))
     for name in (PLATFORMS[model.target].template, "_macros.pbtxt.j2"):
-        config_files[f"template:{name}"] = sha256_tree(templates / name)
+        config_files[f"template:{name}"] = sha256_tree(template_path(name))
     config = {"settings": config_settings, "files": config_files}
     if model.target == "ensemble":
         return _digest({"repo_builder": __version__, "settings": settings_of(model), "config": config}), None
@@ -110,7 +109,7 @@ def model_hashes(spec: Spec, model: ModelSpec, libraries: dict[str, str]) -> tup
     if model.target == "tftrt":
         template_files.append("build_tftrt.py.j2")
     for name in template_files:
-        files[f"template:{name}"] = sha256_tree(templates / name)
+        files[f"template:{name}"] = sha256_tree(template_path(name))
     conversion = _digest(
         {"repo_builder": __version__, "settings": conversion_settings, "files": files, "libraries": libraries}
     )

@@ -30,10 +30,37 @@ def templates_dir() -> Path:
     raise GeneratorBug(f"the templates folder is missing (looked in {' and '.join(map(str, candidates))})")
 
 
+#: templates whose text is a module of repo_builder's, which imports and runs it as it is: one source for both
+#: (generated model.py files include it, and they run where repo_builder cannot be imported)
+MODULE_TEMPLATES = {"_strings.py.j2": Path(__file__).resolve().parents[1] / "verify" / "strings.py"}
+#: the line of such a module after which its text is the template's
+MODULE_TEMPLATE_MARKER = "# {name} is this file below this line\n"
+
+
+def template_path(name: str) -> Path:
+    """The file a template's text comes from (what a build hashes): templates/ or a module of MODULE_TEMPLATES."""
+    return MODULE_TEMPLATES.get(name) or templates_dir() / name
+
+
+def module_template(name: str) -> str | None:
+    """The text of a template of MODULE_TEMPLATES (None for any other): its module's text after the marker
+    line, taken literally (a raw block: braces in Python are no Jinja syntax)."""
+    path = MODULE_TEMPLATES.get(name)
+    if path is None:
+        return None
+    marker = MODULE_TEMPLATE_MARKER.format(name=name)
+    text = path.read_text(encoding="utf-8")
+    if marker not in text:
+        raise GeneratorBug(f"{path} lacks the line {marker.strip()!r} after which its text is the template {name}")
+    return "{% raw %}" + text.split(marker, 1)[1] + "{% endraw %}"
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FunctionLoader(module_template), jinja2.FileSystemLoader(str(templates_dir()))]
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

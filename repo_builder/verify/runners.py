@@ -35,18 +35,25 @@ def savedmodel_runner(path: Path, signature: str) -> Runner:
 
 def onnx_runner(path: Path, model: str = "", what: str = "converted model") -> Runner:
     """Runs the ONNX model at `path` in onnxruntime on the CPU; ConversionError when onnxruntime cannot load it
-    (`model` and `what` name it in the message)."""
+    or fails running it (`model` and `what` name it in the message)."""
     ort = require("onnxruntime")
+    from repo_builder.verify.strings import from_onnxruntime, to_onnxruntime
 
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's own exception types (Fail, InvalidGraph, ...) share no useful base
         raise ConversionError(_cannot_load(path, model, what, e)) from e
     names = [o.name for o in session.get_outputs()]
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4  # fatal only: a failure is raised with onnxruntime's message, not logged twice
 
     def run(feed: Feed) -> Feed:  # strings as onnxruntime takes and gives them: str (bytes elsewhere)
-        fed = {k: _to_str(v) for k, v in feed.items()}
-        return {k: _to_bytes(v) for k, v in zip(names, session.run(names, fed), strict=True)}
+        fed = {k: to_onnxruntime(v) for k, v in feed.items()}
+        try:
+            got = session.run(names, fed, quiet)
+        except Exception as e:  # Fail, RuntimeException, InvalidArgument, ...: no useful base either
+            raise ConversionError(_cannot_run(path, model, what, feed, e)) from e
+        return {k: from_onnxruntime(v) for k, v in zip(names, got, strict=True)}
 
     return run
 
@@ -67,23 +74,15 @@ def _cannot_load(path: Path, model: str, what: str, e: Exception) -> str:
     )
 
 
-def _to_str(value: Any) -> Any:
-    import numpy as np
-
-    if value.dtype != object:
-        return value
-    return np.array([x.decode() if isinstance(x, bytes) else x for x in value.reshape(-1)], dtype=object).reshape(
-        value.shape
-    )
-
-
-def _to_bytes(value: Any) -> Any:
-    import numpy as np
-
-    if value.dtype != object:
-        return value
-    return np.array([x.encode() if isinstance(x, str) else x for x in value.reshape(-1)], dtype=object).reshape(
-        value.shape
+def _cannot_run(path: Path, model: str, what: str, feed: Feed, e: Exception) -> str:
+    reason = " ".join(str(e).split()) or type(e).__name__
+    shapes = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in feed.items())
+    return (
+        f"{f'model {model}: ' if model else ''}the build's check loaded the {what} ({path.name}) in onnxruntime, "
+        f"which failed running it on the inputs {shapes}: {reason}\n  Triton's onnxruntime backend would likely "
+        "fail the same way on such inputs. If the model takes only some input shapes or values, give them: fixed "
+        "dims in the spec, verify: {ranges: {name: [low, high]}}, or verify: {inputs: samples.npz}. Targets that "
+        "run the model as TensorFlow: savedmodel, or python with `python_runtime: tensorflow`."
     )
 
 

@@ -149,3 +149,26 @@ def test_an_ensemble_has_no_conversion_hash(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, models))
     full, conversion = model_hashes(spec, spec.models[1], {})
     assert conversion is None and full
+
+
+def test_the_strings_module_a_python_model_includes_changes_its_conversion_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A python model's model.py includes verify/strings.py's text (the template _strings.py.j2): the hash
+    follows that file, as it followed the template's; an onnx model does not include it."""
+    from repo_builder.render import config
+    from repo_builder.verify import strings
+
+    assert config.template_path("_strings.py.j2") == Path(strings.__file__).resolve()
+    copy = tmp_path / "strings.py"
+    copy.write_text(Path(strings.__file__).read_text())
+    monkeypatch.setitem(config.MODULE_TEMPLATES, "_strings.py.j2", copy)
+    (tmp_path / "p").mkdir()
+    (tmp_path / "o").mkdir()
+    python = write(tmp_path / "p", [{**MODEL, **TENSORS, "target": "python"}])
+    onnx = write(tmp_path / "o", [{**MODEL, **TENSORS}])
+    before, onnx_before = hashes(python), hashes(onnx)
+    copy.write_text(copy.read_text().replace("(UTF-8)", "(UTF-8, strictly)"))
+    after = hashes(python)
+    assert after[0] != before[0] and after[1] != before[1]
+    assert hashes(onnx) == onnx_before
