@@ -10,6 +10,7 @@ from repo_builder.converters.savedmodel2python import SavedModel2Python
 from repo_builder.converters.savedmodel2tftrt import SavedModel2TFTRT
 from repo_builder.converters.tensorflow2savedmodel import TensorFlow2SavedModel
 from repo_builder.spec.models import ModelSpec
+from repo_builder.triton.platforms import PLATFORMS
 
 __all__ = ["CONVERTERS", "TARGET_FORMAT", "Context", "Converted", "Converter", "plan"]
 
@@ -25,15 +26,8 @@ CONVERTERS: dict[str, Converter] = {
     )
 }
 
-#: the format a target's artifact has (ensemble: none)
-TARGET_FORMAT: dict[str, Format | None] = {
-    "savedmodel": "savedmodel",
-    "tftrt": "tftrt",
-    "onnx": "onnx",
-    "tensorrt": "plan",
-    "python": "python",
-    "ensemble": None,
-}
+#: the format a target's artifact has (ensemble: none), from the targets' table
+TARGET_FORMAT: dict[str, Format | None] = {target: p.format for target, p in PLATFORMS.items()}
 
 
 def _chain(start: Format, goal: Format, via: Format | None = None) -> list[Converter] | None:

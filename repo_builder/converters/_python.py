@@ -15,6 +15,7 @@ from typing import ClassVar
 from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.spec.models import ModelSpec
+from repo_builder.triton.platforms import artifact_name
 
 
 def render_model_py(model: ModelSpec, runtime: str, artifact: str, tf1: bool = False) -> str:
@@ -45,7 +46,11 @@ class ToPython:
     target: ClassVar[Format] = "python"
     deferrable: ClassVar[bool] = False
     runtime: ClassVar[str]
-    artifact: ClassVar[str]
+
+    @property
+    def artifact(self) -> str:
+        """The artifact model.py runs: the source's (model.onnx, model.savedmodel)."""
+        return artifact_name(self.source)
 
     def available(self) -> str | None:
         module = "onnxruntime" if self.runtime == "onnxruntime" else "tensorflow"
@@ -59,7 +64,7 @@ class ToPython:
                 shutil.copytree(src, target)
             else:
                 shutil.copy2(src, target)
-        code = out / "model.py"
+        code = out / artifact_name(self.target)
         tf1 = False
         if self.runtime == "tensorflow":
             from repo_builder.inspect.tf1 import is_tf1_saved_model
@@ -67,4 +72,4 @@ class ToPython:
             tf1 = is_tf1_saved_model(target)
         code.write_text(render_model_py(model, self.runtime, self.artifact, tf1))
         ctx.log.info("wrote %s running %s with %s", code.name, self.artifact, self.runtime)
-        return Converted(code, "python", files={"model.py": code, self.artifact: target})
+        return Converted(code, "python", files={code.name: code, self.artifact: target})

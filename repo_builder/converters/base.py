@@ -13,16 +13,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec
+from repo_builder.triton.platforms import Format
 
 if TYPE_CHECKING:
     from repo_builder.inspect.tensors import Loaded
-
-#: tensorflow = any source the spec names (SavedModel folder, Keras file, Python factory)
-Format = Literal["tensorflow", "savedmodel", "onnx", "plan", "tftrt", "python"]
 
 
 @dataclass

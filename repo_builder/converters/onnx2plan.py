@@ -28,6 +28,7 @@ from repo_builder.repository.layout import (
 )
 from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec, TensorRTBuild
+from repo_builder.triton.platforms import artifact_name
 
 #: min/opt/max of a variable (non-batch) dim when the spec's `tensorrt.shapes` does not give it
 DEFAULT_VARIABLE = (1, 16, 128)
@@ -65,7 +66,7 @@ def trtexec_args(model: ModelSpec, version: int, calibration_cache: bool = False
     settings = model.tensorrt or TensorRTBuild()
     base = f"{model.name}/{version}"
     shapes = profile_shapes(model)
-    args = ["trtexec", f"--onnx={base}/{ONNX_NAME}", f"--saveEngine={model.name}/{version}/model.plan"]
+    args = ["trtexec", f"--onnx={base}/{ONNX_NAME}", f"--saveEngine={base}/{artifact_name('plan')}"]
     if shapes:
         args += [
             f"--minShapes={_shapes_arg(shapes, 0)}",
@@ -99,7 +100,7 @@ def recipe_script(model: ModelSpec, version: int, calibration_cache: bool = Fals
         )
     return (
         "#!/bin/sh\n"
-        f"# Builds {model.name}/{version}/model.plan with trtexec, written by repo-builder.\n"
+        f"# Builds {model.name}/{version}/{artifact_name('plan')} with trtexec, written by repo-builder.\n"
         "# Run it on the target GPU, in the TensorRT of the Triton release that serves the plan\n"
         "# (nvcr.io/nvidia/tensorrt:<yy.mm>-py3 for nvcr.io/nvidia/tritonserver:<yy.mm>-py3).\n"
         "# Paths are relative to the repository root; the script changes to it first.\n"
@@ -154,7 +155,7 @@ class Onnx2Plan:
 
     def convert(self, model: ModelSpec, src: Path, out: Path, ctx: Context) -> Converted:
         problem = self.available()
-        plan = out / "model.plan"
+        plan = out / artifact_name(self.target)
         caches = out / "cache"
         built = False
         if problem is None:
@@ -172,7 +173,7 @@ class Onnx2Plan:
             version_files[model.versions[0]].update({p.name: p for p in sorted(caches.iterdir())})
         manifest: dict[str, Any] = {"recipe": recipes[model.versions[0]], "recipes": recipes}
         if built:
-            return Converted(plan, "plan", files={"model.plan": plan}, version_files=version_files, manifest=manifest)
+            return Converted(plan, "plan", files={plan.name: plan}, version_files=version_files, manifest=manifest)
         ctx.log.warning("%s", problem)
         return Converted(
             src,

@@ -12,4 +12,3 @@ class Onnx2Python(ToPython):
     name: ClassVar[str] = "onnx2python"
     source: ClassVar[Format] = "onnx"
     runtime: ClassVar[str] = "onnxruntime"
-    artifact: ClassVar[str] = "model.onnx"

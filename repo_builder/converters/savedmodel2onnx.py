@@ -15,6 +15,7 @@ from repo_builder import deps
 from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
 from repo_builder.spec.models import ModelSpec
+from repo_builder.triton.platforms import artifact_name
 
 #: what the conversion imports (all installed by the same extra)
 _NEEDS = ("tensorflow", "tf2onnx", "onnx")
@@ -35,8 +36,8 @@ def reproduce_line(model: ModelSpec, spec_dir: Path) -> str:
     """A tf2onnx command on a folder that still exists after the build (the staging folder does not)."""
     if model.source is not None and model.source.kind == "saved_model":
         folder = (spec_dir / model.source.ref).resolve()
-        return cli_line(folder, "model.onnx", model.opset, model.signature)
-    command = cli_line("<model>/1/model.savedmodel", "model.onnx", model.opset, model.signature)
+        return cli_line(folder, artifact_name("onnx"), model.opset, model.signature)
+    command = cli_line(f"<model>/1/{artifact_name('savedmodel')}", artifact_name("onnx"), model.opset, model.signature)
     return f"build the model with `target: savedmodel`, then {command}"
 
 
@@ -170,7 +171,7 @@ class SavedModel2Onnx:
         tf2onnx = deps.require("tf2onnx")
         tf_loader = deps.require("tf2onnx.tf_loader")
 
-        target = out / "model.onnx"
+        target = out / artifact_name(self.target)
         reproduce = reproduce_line(model, ctx.spec_dir)
         ctx.log.info("converting %s with tf2onnx; equivalent command: %s", src.name, reproduce)
         from repo_builder.inspect.tf1 import is_tf1_saved_model
@@ -242,4 +243,4 @@ class SavedModel2Onnx:
                 f"model {model.name}: the ONNX tensors are named {names_in} -> {names_out}, "
                 f"expected {sorted(expected_in)} -> {sorted(expected_out)}"
             )
-        return Converted(target, "onnx", files={"model.onnx": target})
+        return Converted(target, "onnx", files={target.name: target})

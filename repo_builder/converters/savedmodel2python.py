@@ -12,4 +12,3 @@ class SavedModel2Python(ToPython):
     name: ClassVar[str] = "savedmodel2python"
     source: ClassVar[Format] = "savedmodel"
     runtime: ClassVar[str] = "tensorflow"
-    artifact: ClassVar[str] = "model.savedmodel"

@@ -27,6 +27,7 @@ from repo_builder.errors import ConversionError, MissingDependencyError
 from repo_builder.repository.layout import CALIBRATION_DATA_NAME, TFTRT_RECIPE_NAME, TFTRT_SOURCE_NAME
 from repo_builder.repository.manifest import ModelStatus
 from repo_builder.spec.models import ModelSpec, TFTRTBuild
+from repo_builder.triton.platforms import artifact_name
 
 NO_TFTRT = (
     "target tftrt needs TensorFlow built with TensorRT (TF-TRT), and this TensorFlow{version} is not: TensorFlow "
@@ -200,7 +201,7 @@ class SavedModel2TFTRT:
     ) -> Converted:
         """TF-TRT is available: run the recipe's conversion in this process."""
         recipe = load_recipe(script)
-        target = out / "model.savedmodel"
+        target = out / artifact_name(self.target)
         ctx.log.info("TrtGraphConverterV2(%s)", recipe.converter_kwargs(src))
         try:
             summary = recipe.convert(src, target, calibration)
@@ -223,6 +224,6 @@ class SavedModel2TFTRT:
             target,
             "tftrt",
             notes=notes,
-            files={"model.savedmodel": target},
+            files={target.name: target},
             manifest={"tftrt_ops_converted": list(share) if share else None},
         )

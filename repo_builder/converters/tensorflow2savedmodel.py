@@ -19,6 +19,7 @@ from repo_builder.converters.base import Context, Converted, Format
 from repo_builder.errors import ConversionError
 from repo_builder.inspect.tensors import Loaded
 from repo_builder.spec.models import ModelSpec
+from repo_builder.triton.platforms import artifact_name
 
 
 class TensorFlow2SavedModel:
@@ -64,7 +65,7 @@ class TensorFlow2SavedModel:
         holder = tf.Module()
         holder.model = loaded.trackable
         holder.serve = serve
-        target = out / "model.savedmodel"
+        target = out / artifact_name(self.target)
         ctx.log.info("exporting SavedModel: signature %r inputs %s outputs %s", model.signature, in_names, out_names)
         try:
             tf.saved_model.save(holder, str(target), signatures={model.signature: serve.get_concrete_function()})
@@ -81,7 +82,7 @@ class TensorFlow2SavedModel:
                 f"model {model.name}: the exported signature names {[t.name for t in got_in]} -> "
                 f"{[t.name for t in got_out]} differ from the model's {in_names} -> {out_names}"
             )
-        return Converted(target, "savedmodel", files={"model.savedmodel": target})
+        return Converted(target, "savedmodel", files={target.name: target})
 
     def _copy_tf1(self, model: ModelSpec, loaded: Loaded, out: Path, ctx: Context) -> Converted:
         from repo_builder.inspect.sources import read_signature
@@ -97,8 +98,8 @@ class TensorFlow2SavedModel:
                 f"{sorted(have)}; the spec renames them to {sorted(set(served) - have)}. Use the signature's "
                 "names in the spec (see `repo-builder inspect`)"
             )
-        target = out / "model.savedmodel"
+        target = out / artifact_name(self.target)
         shutil.copytree(original, target)
         ctx.log.info("TF1 SavedModel %s: copied as it is (a TF2 re-export would lose its variables)", original)
         note = "TF1 SavedModel: served and converted as it is"
-        return Converted(target, "savedmodel", notes=[note], files={"model.savedmodel": target})
+        return Converted(target, "savedmodel", notes=[note], files={target.name: target})

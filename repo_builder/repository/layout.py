@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from repo_builder.triton.platforms import artifact_name
+
 MANIFEST_NAME = "repo_builder_manifest.json"
 MANIFEST_FORMAT = 1
 #: a model folder's Triton config
@@ -23,7 +25,7 @@ CALIBRATION_DATA_NAME = "calibration.npz"
 #: what the recipe reads (`model.plan.stamp`), so an unchanged one is not built again
 STAMP_SUFFIX = ".stamp"
 #: the ONNX model: the onnx target's artifact, and what a TensorRT plan is built from
-ONNX_NAME = "model.onnx"
+ONNX_NAME = artifact_name("onnx")
 #: TensorRT's caches, next to the ONNX a plan is built from
 TIMING_CACHE_NAME = "timing.cache"
 CALIBRATION_CACHE_NAME = "calibration.cache"

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from repo_builder.converters import CONVERTERS, TARGET_FORMAT, plan
+from repo_builder.converters.onnx2python import Onnx2Python
+from repo_builder.converters.savedmodel2python import SavedModel2Python
 from repo_builder.converters.savedmodel2tftrt import (
     build_shapes,
     capability_message,
@@ -15,7 +17,7 @@ from repo_builder.converters.savedmodel2tftrt import (
     converter_kwargs,
 )
 from repo_builder.spec import ModelSpec
-from repo_builder.triton.platforms import TARGETS
+from repo_builder.triton.platforms import PLATFORMS, TARGETS, artifact_name
 from repo_builder.verify.compare import tolerance
 
 CONVERTER_FILES = sorted(
@@ -38,6 +40,24 @@ def test_every_converter_file_is_registered() -> None:
 
 def test_every_target_has_a_plan() -> None:
     assert set(TARGET_FORMAT) == set(TARGETS)
+    for target, fmt in TARGET_FORMAT.items():
+        assert fmt == PLATFORMS[target].format
+        if fmt is not None:  # the chain ends in the format the targets' table gives
+            assert plan(model(target=target))[-1].target == fmt
+
+
+def test_artifact_names_come_from_the_targets_table() -> None:
+    assert {c.target: artifact_name(c.target) for c in CONVERTERS.values()} == {
+        "savedmodel": "model.savedmodel",
+        "tftrt": "model.savedmodel",
+        "onnx": "model.onnx",
+        "plan": "model.plan",
+        "python": "model.py",
+    }
+    assert Onnx2Python().artifact == "model.onnx"
+    assert SavedModel2Python().artifact == "model.savedmodel"
+    with pytest.raises(KeyError, match="'tensorflow'"):
+        artifact_name("tensorflow")
 
 
 @pytest.mark.parametrize(
