@@ -152,13 +152,13 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         "configs": {m: (repo / m / "config.pbtxt").read_text() for m in served},
     }
     results["levels"], results["batching"] = serve_levels(repo, served, out / "gpu_serving_server.log", duration)
-    # the same default config with every batch computed inside execute(), as before the compute thread
-    # (templates/_pipeline.py.j2): for insight, not a target
-    os.environ["REPO_BUILDER_COMPUTE_THREAD"] = "0"
+    # the same default config with every batch computed inside execute() at its own size, as before GPU
+    # instances got their compute thread and padded batches (templates/_pipeline.py.j2): insight, not a target
+    os.environ["REPO_BUILDER_GPU_BATCHING"] = "0"
     try:
         results["levels_in_execute"], _ = serve_levels(repo, [MODEL], out / "gpu_serving_in_execute.log", duration)
     finally:
-        os.environ.pop("REPO_BUILDER_COMPUTE_THREAD")
+        os.environ.pop("REPO_BUILDER_GPU_BATCHING")
     results["raw_onnxruntime_cuda"] = raw_engine(repo / MODEL / "1" / "model.onnx", max_batch, max(duration, 5.0))
     default = {lv["concurrency"]: lv for lv in results["levels"][MODEL]}
     single = {lv["concurrency"]: lv for lv in results["levels"][SINGLE]}
@@ -170,7 +170,7 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         f"served (c={top}) / raw ONNX Runtime CUDA (batch {max_batch}) throughput": round(raw_ratio, 2),
     }
     in_execute = {lv["concurrency"]: lv for lv in results["levels_in_execute"][MODEL]}
-    results["ratios"][f"default, compute thread / batches computed in execute() at c={top} (insight)"] = round(
+    results["ratios"][f"default / the same without GPU batching (thread, padding) at c={top} (insight)"] = round(
         default[top]["throughput"] / in_execute[top]["throughput"], 2
     )
     if TWO in results["levels"]:

@@ -1,11 +1,12 @@
-"""The compute thread of the preview and of the python target's model.py (templates/_pipeline.py.j2).
+"""How GPU instances of the preview and of the python target's model.py batch (templates/_pipeline.py.j2).
 
 On a GPU instance, execute() reads and stacks a batch and hands it to the instance's compute thread, which
-answers the requests through their response senders while the next batch is read. CI has no GPU, so these
-tests give CPU instances the same thread with REPO_BUILDER_COMPUTE_THREAD=1 in the server's environment (the
-switch the template reads) and check what the thread must keep: every request gets its own outputs, however
-requests are batched and interleaved; batches still form; a failing batch answers each of its requests; and
-the model unloads (finalize stops the thread) and loads again.
+answers the requests through their response senders while the next batch is read; and ONNX Runtime runs every
+batch at max_batch_size, the padding dropped from the outputs. CI has no GPU, so these tests make CPU
+instances batch the same way with REPO_BUILDER_GPU_BATCHING=1 in the server's environment (the switch the
+template reads) and check what must hold: every request gets its own outputs, however requests are batched,
+padded and interleaved; Triton counts the requests' rows, not the padding; batches still form; and the model
+unloads (finalize stops the thread) and loads again.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def repository(root: Path) -> Path:
 @pytest.fixture(params=["compute thread", "in execute"])
 def served(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EmbeddedServer:
     pytest.importorskip("onnxruntime", reason="both models run the ONNX file with onnxruntime")
-    monkeypatch.setenv("REPO_BUILDER_COMPUTE_THREAD", "1" if request.param == "compute thread" else "0")
+    monkeypatch.setenv("REPO_BUILDER_GPU_BATCHING", "1" if request.param == "compute thread" else "0")
     server = EmbeddedServer(
         repository(tmp_path / "repo"), startup_timeout=180, model_control_mode="explicit", load_models=["*"]
     )
@@ -101,7 +102,7 @@ def test_each_request_gets_its_own_outputs_and_batches_form(served: EmbeddedServ
 
     def one(i: int) -> float:
         client = grpcclient.InferenceServerClient(url)
-        rows = 1 + i % 3  # requests of 1, 2 and 3 rows, stacked into one batch and split back
+        rows = 1 + i % 3  # requests of 1, 2 and 3 rows, stacked into one batch (padded to 8) and split back
         x = (np.arange(rows * 3, dtype=np.float32).reshape(rows, 3) + 1000 * i).astype(np.float32)
         item = grpcclient.InferInput("x", list(x.shape), "FP32")
         item.set_data_from_numpy(x)
@@ -128,6 +129,7 @@ def test_the_load_line_says_where_batches_compute(served: EmbeddedServer, reques
         line = next(line for line in log.splitlines() if f"{name} ({name}_0_0): " in line and "computes on" in line)
         assert "computes on CPU" in line
         assert ("on a compute thread" in line) == threaded, line
+        assert ("batches padded to 8" in line) == threaded, line
 
 
 @pytest.mark.parametrize("model", ["affine", "affine_py"])

@@ -1,7 +1,7 @@
 """The CPU preview when a batch of requests fails (issue 11, item 10): every request gets its own error and
 tritonserver stays up. One TritonError object shared by a batch's responses made the server die (SIGSEGV).
-Both ways a batch computes are run: in execute() (CPU instances) and on the compute thread (GPU instances;
-REPO_BUILDER_COMPUTE_THREAD=1 gives it to CPU instances)."""
+Both ways a batch computes are run: in execute() (CPU instances) and as GPU instances batch, on the compute
+thread and padded (REPO_BUILDER_GPU_BATCHING=1 makes CPU instances batch so)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def picky_repository(root: Path) -> Path:
 
 @pytest.fixture(params=["in execute", "compute thread"], autouse=True)
 def compute_thread(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REPO_BUILDER_COMPUTE_THREAD", "1" if request.param == "compute thread" else "0")
+    monkeypatch.setenv("REPO_BUILDER_GPU_BATCHING", "1" if request.param == "compute thread" else "0")
 
 
 def test_a_failing_batch_answers_each_request_with_an_error(tmp_path: Path) -> None:
