@@ -81,3 +81,40 @@ def test_numpy_2_in_the_stubs_environment_is_refused() -> None:
     with pytest.raises(DeploymentError, match=r"numpy 2\.1\.0 is installed.*pip install 'numpy<2'"):
         check_numpy("2.1.0")
     check_numpy("1.26.4")
+
+
+def pipeline_code() -> dict[str, Any]:
+    """templates/_pipeline.py.j2 as the model.py files include it (after _device.py.j2, with numpy and Any)."""
+    import numpy as np
+
+    namespace: dict[str, Any] = {"np": np, "Any": Any}
+    for name in ("_device.py.j2", "_pipeline.py.j2"):
+        exec(compile((templates_dir() / name).read_text(), name, "exec"), namespace)
+    return namespace
+
+
+def test_gpu_instances_batch_as_on_a_gpu_and_the_switch_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    gpu_batching = pipeline_code()["gpu_batching"]
+    gpu, cpu = {"model_instance_kind": "KIND_GPU", "model_instance_device_id": "0"}, {"model_instance_kind": "CPU"}
+    monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
+    assert gpu_batching(gpu) and not gpu_batching(cpu)
+    monkeypatch.setenv("REPO_BUILDER_GPU_BATCHING", "1")
+    assert gpu_batching(gpu) and gpu_batching(cpu)
+    monkeypatch.setenv("REPO_BUILDER_GPU_BATCHING", "0")
+    assert not gpu_batching(gpu) and not gpu_batching(cpu)
+
+
+def test_padding_repeats_the_last_row_and_reports_the_rows_of_the_batch() -> None:
+    import numpy as np
+
+    padded = pipeline_code()["padded"]
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    words = np.array([b"a", b"bc", b"def"], dtype=object)
+    feed, rows = padded({"x": x, "w": words}, 8)
+    assert rows == 3 and feed["x"].shape == (8, 2) and feed["w"].shape == (8,)
+    np.testing.assert_array_equal(feed["x"][:3], x)
+    np.testing.assert_array_equal(feed["x"][3:], np.repeat(x[-1:], 5, axis=0))
+    assert list(feed["w"][3:]) == [b"def"] * 5
+    full = {"x": np.zeros((8, 2), dtype=np.float32)}
+    assert padded(full, 8)[0] is full and padded(full, 8)[1] == 8  # a full batch is run as it is
+    assert padded({}, 8) == ({}, 0)
