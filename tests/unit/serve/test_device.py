@@ -59,20 +59,24 @@ def test_gpu_instance_without_a_cuda_onnxruntime_refuses_to_load(tmp_path: Path)
     assert where == "CPU (CPUExecutionProvider)" and session.get_providers() == ["CPUExecutionProvider"]
 
 
-@pytest.mark.parametrize("template", ["python_model.py.j2", "preview_model.py.j2"])
-def test_model_py_templates_compile_with_the_device_code(template: str) -> None:
-    context = dict(
+def model_py_context(dtype: str = "float32") -> dict[str, Any]:
+    """What python_model.py.j2 is rendered with (preview_model.py.j2 ignores it): one input, one output."""
+    return dict(
         version="0",
         model_name="m",
         runtime="onnxruntime",
         artifact="model.onnx",
         signature="serving_default",
         max_batch_size=8,
-        inputs="[('x', 'float32')]",
-        outputs="[('y', 'float32')]",
+        inputs=f"[('x', '{dtype}')]",
+        outputs=f"[('y', '{dtype}')]",
         tf1=False,
     )
-    code = render_template(template, **context)
+
+
+@pytest.mark.parametrize("template", ["python_model.py.j2", "preview_model.py.j2"])
+def test_model_py_templates_compile_with_the_device_code(template: str) -> None:
+    code = render_template(template, **model_py_context())
     compile(code, template, "exec")
     assert "def onnx_session(" in code and "class TritonPythonModel" in code
 

@@ -13,6 +13,7 @@ from repo_builder.errors import GeneratorBug
 from repo_builder.render import config
 from repo_builder.render.config import environment, render_template
 from repo_builder.verify import strings
+from tests.unit.serve.test_device import model_py_context
 
 NAME = "_strings.py.j2"
 
@@ -39,18 +40,7 @@ def test_the_template_is_the_modules_text_after_the_marker() -> None:
 
 @pytest.mark.parametrize("template", ["python_model.py.j2", "preview_model.py.j2"])
 def test_generated_model_py_files_include_the_modules_functions(template: str) -> None:
-    context = dict(
-        version="0",
-        model_name="m",
-        runtime="onnxruntime",
-        artifact="model.onnx",
-        signature="serving_default",
-        max_batch_size=8,
-        inputs="[('x', 'object')]",
-        outputs="[('y', 'object')]",
-        tf1=False,
-    )
-    assert module_text_after_marker() in render_template(template, **context)
+    assert module_text_after_marker() in render_template(template, **model_py_context("object"))
 
 
 @pytest.mark.parametrize(
