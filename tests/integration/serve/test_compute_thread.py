@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from repo_builder.serve import EmbeddedServer
+from tests.integration.serve.python_target import write_model_py
 
 pytestmark = pytest.mark.server
 
@@ -57,9 +58,6 @@ def affine_onnx(path: Path) -> None:
 
 def repository(root: Path) -> Path:
     """`affine` (an onnx model: the preview serves it) and `affine_py` (the python target's model.py)."""
-    from repo_builder.converters._python import render_model_py
-    from repo_builder.spec.models import ModelSpec
-
     affine_onnx(root / "affine" / "1" / "model.onnx")
     (root / "affine" / "config.pbtxt").write_text(
         textwrap.dedent(CONFIG.format(name="affine", runtime='platform: "onnxruntime_onnx"'))
@@ -68,17 +66,7 @@ def repository(root: Path) -> Path:
     (root / "affine_py" / "config.pbtxt").write_text(
         textwrap.dedent(CONFIG.format(name="affine_py", runtime='backend: "python"'))
     )
-    model = ModelSpec.model_validate(
-        {
-            "name": "affine_py",
-            "source": {"python": "m.py:f"},
-            "target": "python",
-            "max_batch_size": 8,
-            "inputs": [{"name": "x", "dtype": "FP32", "dims": [3]}],
-            "outputs": [{"name": "y", "dtype": "FP32", "dims": [3]}],
-        }
-    )
-    (root / "affine_py" / "1" / "model.py").write_text(render_model_py(model, "onnxruntime", "model.onnx"))
+    write_model_py(root / "affine_py" / "1", "affine_py", [3], [3])
     return root
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from repo_builder.serve import EmbeddedServer
+from tests.integration.serve.python_target import write_model_py
 
 pytestmark = pytest.mark.server
 
@@ -94,23 +95,10 @@ def test_python_target_model_py_answers_a_failing_batch_with_errors(tmp_path: Pa
     import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException
 
-    from repo_builder.converters._python import render_model_py
-    from repo_builder.spec.models import ModelSpec
-
     repo = picky_repository(tmp_path / "repo")
     (repo / "picky").rename(repo / "picky_py")
     (repo / "picky_py" / "config.pbtxt").write_text(textwrap.dedent(PY_CONFIG))
-    model = ModelSpec.model_validate(
-        {
-            "name": "picky_py",
-            "source": {"python": "m.py:f"},
-            "target": "python",
-            "max_batch_size": 8,
-            "inputs": [{"name": "x", "dtype": "FP32", "dims": [2]}],
-            "outputs": [{"name": "y", "dtype": "FP32", "dims": [11]}],
-        }
-    )
-    (repo / "picky_py" / "1" / "model.py").write_text(render_model_py(model, "onnxruntime", "model.onnx"))
+    write_model_py(repo / "picky_py" / "1", "picky_py", [2], [11])
     with EmbeddedServer(repo, startup_timeout=180) as server:
         client = httpclient.InferenceServerClient(server.http_url.removeprefix("http://"), concurrency=8)
         pending = []
