@@ -122,3 +122,27 @@ def test_padding_repeats_the_last_row_and_reports_the_rows_of_the_batch() -> Non
     full = {"x": np.zeros((8, 2), dtype=np.float32)}
     assert padded(full, 8)[0] is full and padded(full, 8)[1] == 8  # a full batch is run as it is
     assert padded({}, 8) == ({}, 0)
+
+
+@pytest.mark.parametrize(
+    ("config", "kind", "pad_to"),
+    [
+        ({"max_batch_size": 8, "dynamic_batching": {}}, "KIND_GPU", 8),  # the batcher makes sizes vary: padded
+        ({"max_batch_size": 8}, "KIND_GPU", 0),  # a batch is one request, as its client sent it
+        ({"max_batch_size": 8, "dynamic_batching": {}}, "KIND_CPU", 0),  # a CPU instance runs each size as it is
+    ],
+)
+def test_only_dynamically_batched_gpu_instances_pad(
+    monkeypatch: pytest.MonkeyPatch, config: dict, kind: str, pad_to: int
+) -> None:
+    import json
+
+    monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
+    args = {"model_config": json.dumps(config), "model_instance_kind": kind, "model_instance_device_id": "0"}
+    pipeline = pipeline_code()["Pipeline"](None, lambda job: job, "m", args, 8)
+    try:
+        assert pipeline.pad_to == pad_to
+        assert ("batches padded to 8" in pipeline.note) == bool(pad_to)
+        assert ("on a compute thread" in pipeline.note) == (kind == "KIND_GPU")
+    finally:
+        pipeline.close()
