@@ -6,7 +6,9 @@
     python -m benchmarks.gpu_serving run OUT [-d S]  on the GPU host: both served by the embedded tritonserver on
                                                     the GPU, loaded with the validator's probe over gRPC at
                                                     concurrency 1, 16 and 64 (S seconds per level), then plain
-                                                    ONNX Runtime CUDA in one process at max_batch_size
+                                                    ONNX Runtime CUDA in one process at max_batch_size;
+                                                    and the default instance's own account of its time
+                                                    at concurrency 64 (computing, or waiting for batches)
 
 The embedded server has no ONNX Runtime backend: both copies run as python-backend previews computing with
 ONNX Runtime's CUDA provider on the instance's GPU (templates/preview_model.py.j2), with the config's batching
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -133,6 +136,30 @@ def serve_levels(
     return levels, batching
 
 
+ACCOUNT = re.compile(
+    r"compute thread: (?P<batches>\d+) batches, (?P<computing>[\d.]+) s computing, (?P<waiting>[\d.]+) s waiting"
+    r" for a batch; execute\(\) waited (?P<blocked>[\d.]+) s for the thread"
+)
+
+
+def compute_account(repo: Path, model: str, log: Path, duration: float, concurrency: int) -> dict[str, Any]:
+    """`model` alone on a server under load at `concurrency`, then unloaded: the level, and the account its
+    compute thread logs at unload (templates/_pipeline.py.j2) of where the instance's time went: computing,
+    waiting for a batch (reading it was the bound), and execute() waiting for the thread (computing was)."""
+    from repo_builder.serve.embedded import EmbeddedServer
+
+    with EmbeddedServer(repo, log_file=log, models=[model]) as server:
+        probe(repo, server.grpc_url, "grpc", model, (16,), 2.0)  # warm-up, as for the levels
+        level = _level(probe(repo, server.grpc_url, "grpc", model, (concurrency,), duration, processes=4)[0])
+    found = ACCOUNT.search(log.read_text(errors="replace"))
+    if found is None:
+        return {"level": level, "account": None, "note": "no compute thread account in the log"}
+    account: dict[str, Any] = {k: float(v) for k, v in found.groupdict().items()}
+    busy = account["computing"] + account["waiting"]
+    account["computing_share"] = round(account["computing"] / busy, 3) if busy else None
+    return {"level": level, "account": account}
+
+
 def run(out: Path, duration: float) -> dict[str, Any]:
     from repo_builder.serve.gpus import visible_gpus
 
@@ -159,6 +186,8 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         results["levels_in_execute"], _ = serve_levels(repo, [MODEL], out / "gpu_serving_in_execute.log", duration)
     finally:
         os.environ.pop("REPO_BUILDER_GPU_BATCHING")
+    # where the default instance's time goes at the top level (insight): computing, or waiting for batches
+    results["compute_account"] = compute_account(repo, MODEL, out / "gpu_serving_account.log", duration, LEVELS[-1])
     results["raw_onnxruntime_cuda"] = raw_engine(repo / MODEL / "1" / "model.onnx", max_batch, max(duration, 5.0))
     default = {lv["concurrency"]: lv for lv in results["levels"][MODEL]}
     single = {lv["concurrency"]: lv for lv in results["levels"][SINGLE]}

@@ -11,6 +11,7 @@ unloads (finalize stops the thread) and loads again.
 
 from __future__ import annotations
 
+import re
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -121,8 +122,9 @@ def test_the_load_line_says_where_batches_compute(served: EmbeddedServer, reques
 
 
 @pytest.mark.parametrize("model", ["affine", "affine_py"])
-def test_the_model_unloads_and_loads_again(served: EmbeddedServer, model: str) -> None:
-    """finalize() stops the compute thread: unloading does not hang, and a new instance gets a new thread."""
+def test_the_model_unloads_and_loads_again(served: EmbeddedServer, model: str, request: pytest.FixtureRequest) -> None:
+    """finalize() stops the compute thread: unloading does not hang, the thread logs its account, and a new
+    instance gets a new thread."""
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(served.http_url.removeprefix("http://"))
@@ -134,6 +136,15 @@ def test_the_model_unloads_and_loads_again(served: EmbeddedServer, model: str) -
     while client.is_model_ready(model) and time.monotonic() - started < 30:
         time.sleep(0.1)
     assert not client.is_model_ready(model), "the model did not unload in 30 s"
+    log = ""
+    while f"successfully unloaded '{model}'" not in log and time.monotonic() - started < 30:
+        time.sleep(0.1)  # the instance's own log lines (the account) come before the server's unload line
+        log = served.log_path.read_text(errors="replace")
+    account = re.search(rf"\b{model}\b[^\n]*: compute thread: (\d+) batches, [\d.]+ s computing, ", log)
+    if request.node.callspec.params["served"] == "compute thread":
+        assert account and int(account.group(1)) >= 1, "the compute thread logged no account at unload"
+    else:
+        assert account is None
     client.load_model(model)
     assert client.is_model_ready(model)
     np.testing.assert_array_equal(client.infer(model, [item]).as_numpy("y"), np.ones((2, 3), dtype=np.float32))
