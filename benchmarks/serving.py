@@ -93,10 +93,11 @@ def probe(
     duration: float,
     processes: int = 1,
 ) -> list[dict[str, Any]]:
-    """The validator's performance probe (Validator.check_performance) on one model: one dict per level.
+    """The validator's performance probe (loadchecks.check_performance) on one model: one dict per level.
     processes: the probe's event loops (1: a thread of this process; more: spawned worker processes)."""
     from repo_builder.validate.checks import Validator
     from repo_builder.validate.expected import read_repository
+    from repo_builder.validate.loadchecks import check_performance
 
     expected = read_repository(repo)
     validator = Validator(
@@ -115,7 +116,7 @@ def probe(
     validator.probe_processes = processes
     validator.conn = validator.connect()
     try:
-        _, data = validator.check_performance(expected.models[model])
+        _, data = check_performance(validator, expected.models[model])
     finally:
         validator.conn.close()
     return list(data["levels"])
@@ -271,11 +272,13 @@ def _wrk(
 
 
 def validator_request(repo: Path, model: str) -> tuple[bytes, dict[str, str], dict[str, Any]]:
-    """The exact HTTP body and headers the validator's probe sends (Validator.probe_target: tritonclient's
+    """The exact HTTP body and headers the validator's probe sends (loadchecks.probe_target: tritonclient's
     binary tensor encoding, batch 1), split for wrk, which adds Host and Content-Length itself; and the
     same inputs as a KServe v2 JSON body."""
     from repo_builder.validate.checks import Validator
     from repo_builder.validate.expected import read_repository
+    from repo_builder.validate.golden import datatypes, sample
+    from repo_builder.validate.loadchecks import probe_target
 
     expected = read_repository(repo)
     validator = Validator(
@@ -292,15 +295,15 @@ def validator_request(repo: Path, model: str) -> tuple[bytes, dict[str, str], di
         on_progress=lambda _m: None,
     )
     m = expected.models[model]
-    target, outputs = validator.probe_target(m)
+    target, outputs = probe_target(validator, m)
     head, _, body = target.payload.partition(b"\r\n\r\n")
     headers = {}
     for line in head.decode("latin-1").split("\r\n")[1:]:
         key, _, value = line.partition(":")
         if key.lower() not in ("host", "content-length", "connection"):
             headers[key] = value.strip()
-    inputs, _ = validator.sample(m)
-    types = validator.datatypes(m, inputs)
+    inputs, _ = sample(expected, m)
+    types = datatypes(m, inputs)
     json_body = {
         "inputs": [
             {"name": n, "shape": list(v.shape), "datatype": types[n], "data": v.flatten().tolist()}
@@ -366,7 +369,7 @@ def probe_benchmark(
         "concurrency": concurrency,
         "duration_s": duration,
         "request": {
-            "same": "the validator's own request bytes (Validator.probe_target: JSON header + binary "
+            "same": "the validator's own request bytes (loadchecks.probe_target: JSON header + binary "
             "tensor data, batch 1, Inference-Header-Content-Length "
             f"{headers.get('Inference-Header-Content-Length')}), {len(body)} bytes of body",
             "json": f"KServe v2 JSON, same input values and requested outputs, {len(json_bytes)} bytes",

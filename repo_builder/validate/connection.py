@@ -35,6 +35,13 @@ def strip_scheme(url: str) -> str:
     return url.rstrip("/")
 
 
+def dtype_name(value: int) -> str:
+    """The name of a config's DataType value: 1 -> TYPE_BOOL."""
+    from tritonclient.grpc.model_config_pb2 import DataType
+
+    return str(DataType.Name(value))
+
+
 def triton_datatype(config_type: str) -> str:
     """TYPE_FP32 -> FP32, TYPE_STRING -> BYTES (the protocol's name)."""
     short = config_type.removeprefix("TYPE_")

@@ -1,4 +1,5 @@
-"""Results of a validation: one named result per check, a JSON report, JUnit XML and a rich table."""
+"""Results of a validation: one named result per check, a JSON report, JUnit XML and a rich table; and how a
+check words a skip (Skip) or an exception (error_text) for its result."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 Status = Literal["pass", "fail", "skip"]
+
+
+class Skip(Exception):
+    """Raised inside a check to record it as skipped with a reason."""
+
+
+def error_text(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text if type(e).__name__ in text else f"{type(e).__name__}: {text}"
 
 
 @dataclass
