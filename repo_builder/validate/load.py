@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from repo_builder.validate.report import error_text
+
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection as Pipe
 
@@ -71,11 +73,6 @@ class Load:
     @property
     def throughput(self) -> float:
         return len(self.latencies) / self.window_s if self.window_s > 0 else 0.0
-
-
-def _error_text(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text if type(e).__name__ in text else f"{type(e).__name__}: {text}"
 
 
 # ------------------------------------------------------------------------------------------ encoding
@@ -152,7 +149,7 @@ def check_sample(protocol: Protocol, sample: bytes, outputs: Sequence[str]) -> s
             header = json.loads(body[:size] if size is not None else body)
             got = [o["name"] for o in header.get("outputs", [])]
     except Exception as e:
-        return f"the response does not parse as an inference response: {_error_text(e)}"
+        return f"the response does not parse as an inference response: {error_text(e)}"
     missing = [o for o in outputs if o not in got]
     if missing:
         return f"the response lacks output(s) {', '.join(missing)} (has {', '.join(got) or 'none'})"
@@ -298,7 +295,7 @@ async def _http_slot(run: _Run, first: _HttpStream) -> None:
                 try:
                     stream = await _http_connect(run, host, int(port))
                 except Exception as e:
-                    run.error(f"cannot reconnect to {run.target.address}: {_error_text(e)}")
+                    run.error(f"cannot reconnect to {run.target.address}: {error_text(e)}")
     finally:
         run.stream_ended()
 
@@ -395,7 +392,7 @@ def _worker(target: Target, connections: int, pipe: Pipe) -> None:
     try:
         result = loop.run_until_complete(_drive(target, connections, pipe))
     except BaseException as e:  # reported to the parent, which fails the run
-        result = ("error", _error_text(e))
+        result = ("error", error_text(e))
     finally:  # as asyncio.run ends, with the exception handler set from the start
         with contextlib.suppress(BaseException):
             pending = asyncio.all_tasks(loop)
@@ -487,7 +484,7 @@ def run_load(
                 s1 = time.monotonic()
                 load.stats = (before, statistics(), s1 - s0)
             except Exception as e:
-                load.messages.append(f"cannot read the server's statistics: {_error_text(e)}")
+                load.messages.append(f"cannot read the server's statistics: {error_text(e)}")
         limit = t1 + target.timeout + 5.0
         for pipe in pipes:
             msg = _receive(pipe, limit - time.monotonic())
