@@ -148,6 +148,7 @@ def compute_account(repo: Path, model: str, log: Path, duration: float, concurre
     waiting for a batch (reading it was the bound), and execute() waiting for the thread (computing was)."""
     from repo_builder.serve.embedded import EmbeddedServer
 
+    log.unlink(missing_ok=True)  # this run's account only
     with EmbeddedServer(repo, log_file=log, models=[model]) as server:
         probe(repo, server.grpc_url, "grpc", model, (16,), 2.0)  # warm-up, as for the levels
         level = _level(probe(repo, server.grpc_url, "grpc", model, (concurrency,), duration, processes=4)[0])
