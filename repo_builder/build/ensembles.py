@@ -130,7 +130,7 @@ def ensemble(spec: Spec, m: ModelSpec, stage: Path) -> ModelResult:
 def step_problems(m: ModelSpec, stage: Path) -> list[str]:
     """Triton's ensemble rules again, now with the tensors of the step models as built (inspection fills
     in what the spec left out, which the spec's own check could not see): `path: message` each."""
-    from repo_builder.spec.rules import ensemble_problems
+    from repo_builder.spec.ensemble import ensemble_problems
     from repo_builder.triton import rules as triton_rules
 
     models: dict[str, triton_rules.ModelIO | None] = {}

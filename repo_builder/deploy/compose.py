@@ -10,7 +10,7 @@ with PyYAML before anyone writes it. The files go next to the repository (in its
 paths relative to that folder so the deployment can be copied elsewhere as a whole.
 
 The services it needs besides Triton (GPU reservation, TensorRT engine builder, python-runtime packages)
-are decided in deploy/services.py. The spec's own rules (spec/rules.py) refuse what cannot be deployed: a
+are decided in deploy/services.py. The spec's own rules (spec/deployment.py) refuse what cannot be deployed: a
 pinned release that cannot serve its models, a bind address that is not an IP address, a key variable that
 is not a name.
 Release facts (images, the TensorFlow backend's last release, container Pythons) are in triton/releases.py,

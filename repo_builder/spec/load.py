@@ -12,11 +12,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from repo_builder.errors import SpecError
+from repo_builder.spec.advice import spec_warnings
 from repo_builder.spec.files import file_problems
 from repo_builder.spec.models import ModelSpec, Spec, duplicate_name_message
 from repo_builder.spec.problems import Issues, Loc, Problem
 from repo_builder.spec.reader import parse_yaml, read_spec_text, shorten
-from repo_builder.spec.rules import spec_warnings
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,10 @@ from repo_builder.spec.blocks import VersionPolicy as VersionPolicy
 from repo_builder.spec.blocks import Warmup as Warmup
 from repo_builder.spec.blocks import WarmupInput as WarmupInput
 from repo_builder.spec.blocks import _Base, _enabled_shorthand
+from repo_builder.spec.deployment import DEPLOYMENT_RULES
+from repo_builder.spec.ensemble import check_ensemble
 from repo_builder.spec.problems import Issues
-from repo_builder.spec.rules import DEPLOYMENT_RULES, check_ensemble, check_model
+from repo_builder.spec.rules import check_model
 from repo_builder.triton import dtypes
 from repo_builder.triton.platforms import TARGETS
 
@@ -287,7 +289,7 @@ class Spec(_Base):
     )
 
     _path: Path | None = PrivateAttr(default=None)
-    #: located warnings found by the loader (spec/rules.py MODEL_WARNINGS): settings Triton ignores
+    #: located warnings found by the loader (spec/advice.py MODEL_WARNINGS): settings Triton ignores
     _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("repository")

@@ -1,29 +1,27 @@
-"""The rules of one model entry that involve several fields, one function per concern, and the ensemble check.
+"""The rules of one model entry that involve several fields, one function per concern.
 
 `ModelSpec` runs every rule in `MODEL_RULES`, in order, on itself; each rule adds its problems (located
-relative to the model) to a shared `Issues`, so that one load reports all of them. `check_ensemble` needs
-the whole spec (the step models) and is run by `Spec`. The models are seen here only for typing:
-spec/models.py imports this module, not the other way round.
+relative to the model) to a shared `Issues`, so that one load reports all of them. The rules that need the
+whole spec are in spec/ensemble.py (the ensemble check) and spec/deployment.py (the `triton:` block). The
+models are seen here only for typing: spec/models.py imports this module, not the other way round.
 
 Where a rule is Triton's own (its core refuses the config at load), the message quotes Triton's words and
 says what to do instead. Nothing here is stricter than Triton: a setting Triton accepts but ignores, or
-advises against, is a warning (`MODEL_WARNINGS`), not an error.
+advises against, is a warning (spec/advice.py), not an error.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from repo_builder.spec.problems import Issues, Loc, Problem
-from repo_builder.triton import releases
+from repo_builder.spec.problems import Issues, Loc
 from repo_builder.triton import rules as triton_rules
 from repo_builder.triton.platforms import PLATFORMS
 
 if TYPE_CHECKING:
-    from repo_builder.spec.models import InputSpec, ModelSpec, OutputSpec, Spec
+    from repo_builder.spec.models import ModelSpec
 
 Rule = Callable[["ModelSpec", Issues], None]
 
@@ -402,231 +400,3 @@ def check_resolved(m: ModelSpec) -> list[str]:
             where = triton_rules.where_text(loc)
         lines.append(f"{where}: {p.message}")
     return lines
-
-
-# --------------------------------------------------------------------------------------------- warnings
-
-Advice = Callable[["ModelSpec"], list[tuple[Loc, str]]]
-
-
-def gpu_settings_on_cpu(m: ModelSpec) -> list[tuple[Loc, str]]:
-    """GPU accelerators on a model whose instances all run on the CPU: Triton loads it and ignores them."""
-    groups = m.instance_groups or []
-    opt = m.optimization
-    if not groups or opt is None or any(g.kind != "KIND_CPU" for g in groups):
-        return []
-    settings: list[tuple[Loc, str]] = []
-    if opt.tensorrt is not None and opt.tensorrt.enabled:
-        settings.append((("optimization", "tensorrt"), "the TensorRT accelerator"))
-    if opt.auto_mixed_precision:
-        settings.append((("optimization", "auto_mixed_precision"), "auto_mixed_precision"))
-    if opt.cuda_graphs or opt.graph_specs:
-        settings.append((("optimization", "cuda_graphs" if opt.cuda_graphs else "graph_specs"), "CUDA graphs"))
-    return [
-        (
-            loc,
-            f"{what} runs only on a GPU, and every instance group of {m.name} is KIND_CPU: Triton ignores it. "
-            "Add a KIND_GPU instance group, or remove the setting",
-        )
-        for loc, what in settings
-    ]
-
-
-def gpus_of_an_auto_group(m: ModelSpec) -> list[tuple[Loc, str]]:
-    """KIND_AUTO with gpus: Triton runs the group on those GPUs where they exist, and refuses the model on
-    a host without them (the group becomes KIND_CPU, which takes no gpus)."""
-    return [
-        (
-            ("instance_groups", i, "kind"),
-            f"KIND_AUTO with gpus {g.gpus}: on a host without these GPUs Triton makes this group KIND_CPU and then "
-            'refuses the model ("has kind KIND_CPU but specifies one or more GPUs"); say KIND_GPU if it needs them',
-        )
-        for i, g in enumerate(m.instance_groups or [])
-        if g.kind == "KIND_AUTO" and g.gpus
-    ]
-
-
-def preferred_batch_sizes(m: ModelSpec) -> list[tuple[Loc, str]]:
-    """Triton's batcher documentation advises against preferred sizes but for TensorRT plans with several
-    optimization profiles (repo-builder's plans have one)."""
-    db = m.dynamic_batching
-    if db is None or not db.enabled or not db.preferred_batch_size or not m.dynamic_batching_on:
-        return []
-    profiles = {name for g in m.instance_groups or [] for name in g.profile or []}
-    if m.target == "tensorrt" and len(profiles) > 1:  # the instance groups use several profiles of the plan
-        return []
-    what = "a TensorRT plan with one optimization profile" if m.target == "tensorrt" else f"a {m.target} model"
-    return [
-        (
-            ("dynamic_batching", "preferred_batch_size"),
-            "Triton's batcher documentation: for most models, preferred_batch_size should not be specified; "
-            "an exception is TensorRT models that specify multiple optimization profiles for different batch "
-            f"sizes. {m.name} is {what}: without preferred sizes the batcher forms batches as large as "
-            f"possible up to max_batch_size ({m.max_batch_size}). Remove it unless measurements show it helps",
-        )
-    ]
-
-
-def empty_warmup_data(m: ModelSpec) -> list[tuple[Loc, str]]:
-    """A 0 in warmup dims (where the input's dim is -1, else it is an error): Triton runs a request with
-    no data, which warms nothing."""
-    return [
-        (
-            ("warmup", i, "inputs", name, "dims"),
-            f"dims {wi.dims} give input '{name}' no data: Triton accepts it, and the warmup warms nothing for "
-            "it; give each dim a size >= 1",
-        )
-        for i, w in enumerate(m.warmup)
-        for name, wi in w.inputs.items()
-        if wi.dims and 0 in wi.dims
-    ]
-
-
-MODEL_WARNINGS: tuple[Advice, ...] = (
-    gpu_settings_on_cpu,
-    gpus_of_an_auto_group,
-    preferred_batch_sizes,
-    empty_warmup_data,
-)
-
-
-def spec_warnings(spec: Spec) -> list[Problem]:
-    """Settings of a valid spec that Triton accepts and ignores, or advises against, located."""
-    return [
-        Problem(("models", i, *loc), message)
-        for i, m in enumerate(spec.models)
-        for warn in MODEL_WARNINGS
-        for loc, message in warn(m)
-    ]
-
-
-def model_io(m: ModelSpec, own: bool = False) -> triton_rules.ModelIO | None:
-    """A model's tensors as an ensemble sees them, or None when the spec leaves them to inspection.
-    `own`: the ensemble's own tensors, which count with their reshape, as Triton takes them."""
-    if m.inputs is None or m.outputs is None:
-        return None
-
-    def info(t: InputSpec | OutputSpec, optional: bool) -> triton_rules.TensorInfo:
-        dims = t.reshape if own and t.reshape is not None else t.dims
-        return triton_rules.TensorInfo(t.dtype, tuple(dims), optional)
-
-    return triton_rules.ModelIO(
-        m.max_batch_size,
-        {t.name: info(t, t.optional) for t in m.inputs},
-        {t.name: info(t, False) for t in m.outputs},
-    )
-
-
-def step_maps(m: ModelSpec) -> list[triton_rules.StepMap]:
-    return [triton_rules.StepMap(s.model, dict(s.input_map), dict(s.output_map)) for s in m.steps or []]
-
-
-def ensemble_problems(
-    m: ModelSpec, models: dict[str, triton_rules.ModelIO | None]
-) -> list[tuple[triton_rules.Where, str]]:
-    """Triton's ensemble rules on `m`, with `models` the tensors of its step models (None: not known
-    yet). Used by the spec (tensors the spec lists) and by the build (tensors inspection found)."""
-    inputs = [t.name for t in m.inputs or []]
-    outputs = [t.name for t in m.outputs or []]
-    steps = step_maps(m)
-    found = triton_rules.ensemble_flow(m.name, inputs, outputs, steps)
-    own = model_io(m, own=True)
-    if own is not None:
-        found += triton_rules.ensemble_mapping(m.name, own, steps, models)
-    return found
-
-
-def check_ensemble(m: ModelSpec, i: int, by_name: dict[str, ModelSpec], found: Issues) -> None:
-    """Steps name existing models; no cycle through ensembles; Triton's ensemble rules (data flow, and
-    against the step models whose tensors the spec lists).
-
-    `m` is models[i] of the spec; `by_name` holds every model of the spec. Locations are relative to the spec.
-    """
-    models: dict[str, triton_rules.ModelIO | None] = {}
-    steps_of = {n: [s.model for s in e.steps or []] for n, e in by_name.items() if e.target == "ensemble"}
-    cycle = triton_rules.ensemble_cycle(m.name, steps_of)
-    for s, step in enumerate(m.steps or []):
-        loc: Loc = ("models", i, "steps", s)
-        target = by_name.get(step.model)
-        if step.model == m.name:
-            found.add(
-                (*loc, "model"),
-                f"an ensemble cannot be its own step (Triton: {triton_rules.cycle_text([m.name, m.name])})",
-            )
-            continue
-        if target is None:
-            known = ", ".join(sorted(n for n in by_name if n != m.name))
-            found.add((*loc, "model"), f"{step.model!r} is not a model in this spec; models: {known}")
-            continue
-        if step.version != -1 and step.version not in target.versions:
-            found.add(
-                (*loc, "version"),
-                f"version {step.version} of {step.model} is not built; its versions: "
-                f"{', '.join(map(str, target.versions))} (or -1 for the latest)",
-            )
-        if cycle is not None and len(cycle) > 2 and step.model == cycle[1]:
-            found.add(
-                (*loc, "model"),
-                f"{triton_rules.cycle_text(cycle)}; an ensemble cannot contain itself through other "
-                f"ensembles ({' -> '.join(cycle)})",
-            )
-            continue
-        models[step.model] = io = model_io(target)
-        explicit = "max_batch_size" in target.model_fields_set  # inspection keeps it (else it may become 0)
-        if io is None and explicit and 0 < target.max_batch_size < m.max_batch_size:
-            found.add(
-                (*loc, "model"),
-                f"ensemble {m.name} allows maximum batch size {m.max_batch_size}, but it contains model "
-                f"{step.model} which only allows maximum batch size to be {target.max_batch_size}; expected the "
-                f"ensemble's max_batch_size <= {target.max_batch_size}",
-            )
-    for where, message in ensemble_problems(m, models):
-        found.add(("models", i, *where), message)
-
-
-# --------------------------------------------------------------------------------------------- deployment
-
-
-def release_serves_every_model(spec: Spec) -> tuple[Loc, str] | None:
-    """A pinned `triton.image_tag` after the TensorFlow backend's last release serves no savedmodel/tftrt model."""
-    pinned = spec.triton.image_tag
-    tf_models = [m for m in spec.models if PLATFORMS[m.target].tensorflow_backend]
-    if pinned is None or not tf_models or releases.has_tensorflow_backend(pinned):
-        return None
-    last = releases.LAST_TENSORFLOW_BACKEND_RELEASE
-    listed = "\n".join(f"  - {m.name} (target {m.target})" for m in tf_models)
-    return ("triton", "image_tag"), (
-        f"release {pinned} cannot serve {len(tf_models)} model{'s' if len(tf_models) != 1 else ''} "
-        "of this spec: Triton's TensorFlow backend (targets savedmodel, tftrt) ends with release "
-        f"{last}.\n"
-        f"{listed}\n"
-        "  Either change their target to onnx, tensorrt or python (python runs the SavedModel with "
-        "TensorFlow in Triton's python backend),\n"
-        f"  or set triton.image_tag to {last} or earlier (without image_tag the default is {last} "
-        "for this spec)."
-    )
-
-
-def bind_address_is_an_ip(spec: Spec) -> tuple[Loc, str] | None:
-    bind = spec.triton.bind_address
-    try:
-        ipaddress.ip_address(bind)
-    except ValueError:
-        return ("triton", "bind_address"), (
-            f"{bind!r} is not an IP address; use 127.0.0.1 (this host only, the default), "
-            "0.0.0.0 (every interface) or one of this host's addresses"
-        )
-    return None
-
-
-def key_env_is_a_variable_name(spec: Spec) -> tuple[Loc, str] | None:
-    """`triton.restricted_api_key_env` is a shell variable name (compose reads the key from it)."""
-    name = spec.triton.restricted_api_key_env
-    if name and (name[0].isalpha() or name[0] == "_") and all(c.isalnum() or c == "_" for c in name):
-        return None
-    return ("triton", "restricted_api_key_env"), (
-        f"{name!r} is not an environment variable name; use letters, digits and _, e.g. TRITON_ADMIN_KEY"
-    )
-
-
-DEPLOYMENT_RULES = (release_serves_every_model, bind_address_is_an_ip, key_env_is_a_variable_name)

@@ -3,7 +3,8 @@
 Sources: Triton server docs/user_guide/model_configuration.md, common/protobuf/model_config.proto and
 core src/model_config_utils.cc (summarized in docs/TRITON_FACTS.md, "Triton's rules for a model configuration").
 The rules the spec mirrors with located messages (reshape, ensembles) are pure functions here, shared by
-spec/rules.py, the build's ensemble re-check and `check()`; their sentences quote Triton's core.
+spec/rules.py, spec/ensemble.py, the build's ensemble re-check and `check()`; their sentences quote Triton's
+core.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What Triton's core (2.51) refuses, and what it accepts, for the rules the spec mirrors: each case is a
-hand-written repository and Triton's own message. The spec's rules (spec/rules.py, triton/rules.py) must
-refuse the first kind with Triton's reason and must not refuse the second kind (never stricter than Triton)."""
+hand-written repository and Triton's own message. The spec's rules (spec/rules.py, spec/ensemble.py,
+triton/rules.py) must refuse the first kind with Triton's reason and must not refuse the second kind (never
+stricter than Triton)."""
 
 from __future__ import annotations
 
