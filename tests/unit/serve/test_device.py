@@ -146,3 +146,21 @@ def test_only_dynamically_batched_gpu_instances_pad(
         assert ("on a compute thread" in pipeline.note) == (kind == "KIND_GPU")
     finally:
         pipeline.close()
+
+
+def test_requests_stack_only_when_their_inputs_agree_and_split_back_in_order() -> None:
+    import numpy as np
+
+    code = pipeline_code()
+    stack_feeds, split_outputs = code["stack_feeds"], code["split_outputs"]
+    a = {"x": np.zeros((1, 3), np.float32), "w": np.array([b"a"], dtype=object)}
+    b = {"x": np.ones((2, 3), np.float32), "w": np.array([b"b", b"c"], dtype=object)}
+    (merged,), sizes = stack_feeds([a, b], batching=True, copy=False)
+    assert sizes == [1, 2] and merged["x"].shape == (3, 3) and list(merged["w"]) == [b"a", b"b", b"c"]
+    first, second = split_outputs([("y", merged["x"] * 2)], sizes)
+    assert first[0][0] == "y" and first[0][1].shape == (1, 3) and (second[0][1] == 2).all()
+    longer = {"x": np.zeros((1, 4), np.float32), "w": a["w"]}  # another length past the batch dimension
+    feeds, sizes = stack_feeds([a, longer], batching=True, copy=True)
+    assert sizes is None and len(feeds) == 2 and feeds[0]["x"] is not a["x"]  # one by one, copied
+    assert stack_feeds([a, b], batching=False, copy=False) == ([a, b], None)
+    assert stack_feeds([a, {"x": b["x"]}], batching=True, copy=False)[1] is None  # different inputs given
