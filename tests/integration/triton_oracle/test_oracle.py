@@ -5,6 +5,7 @@ runs the checks that come after)."""
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -122,13 +123,47 @@ def test_a_server_that_stops_answering_refuses_the_repository_and_is_restarted(t
         assert not verdict.accepted
         assert verdict.judged == "no answer"
         assert verdict.message.startswith("tritonserver did not answer while loading 'm' (as written) (TimeoutError")
+        assert verdict.message.endswith("(it stopped answering on the first try too)")
+        assert len(oracle.restarts) == 1  # the first try
 
         first = oracle.process
         assert first is not None and first.poll() is None  # the restarted server
         assert _judge(oracle, tmp_path / "valid", ONNX).accepted  # and it judges the next repository
 
-        first.kill()  # a crash between two repositories
-        verdict = _judge(oracle, tmp_path / "after_crash", ONNX)
-        assert verdict.judged == "no answer"
-        assert verdict.message.startswith("tritonserver exited while unloading every model")
-        assert _judge(oracle, tmp_path / "again", ONNX).accepted
+        first.kill()  # a crash between two repositories does not decide the next one's verdicts
+        assert _judge(oracle, tmp_path / "after_crash", ONNX).accepted
+        assert len(oracle.restarts) == 2
+        assert "tritonserver exited while unloading every model" in oracle.restarts[-1]
+
+
+#: crashes the server (its stubs are its children) the first time it is loaded
+CRASHES_ONCE = """\
+import os
+import signal
+from pathlib import Path
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        marker = Path(args["model_repository"]).parents[1] / "crashed"  # outside the repository
+        if not marker.exists():
+            marker.write_text("")
+            os.kill(os.getppid(), signal.SIGSEGV)
+
+    def execute(self, requests):
+        return []
+"""
+
+
+def test_a_crash_is_seen_at_once_and_the_repository_judged_again(tmp_path: Path) -> None:
+    """tritonserver 2.51 crashes now and then while unloading python models; a crash logs `Signal (11)
+    received.` and then hangs with the connection open, so the oracle kills it rather than wait for the
+    answer timeout, and judges the repository once more on a fresh server."""
+    config = ONNX.replace('platform: "onnxruntime_onnx"', 'backend: "python"')
+    with TritonOracle(tmp_path / "oracle", answer_timeout=100) as oracle:
+        started = time.monotonic()
+        verdict = _judge(oracle, tmp_path / "crashes", config, {"1/model.py": CRASHES_ONCE})
+        assert verdict == Verdict("m", True, "", "as written")
+        assert time.monotonic() - started < 50  # not the answer timeout
+        assert len(oracle.restarts) == 1
+        assert "tritonserver crashed (signal 11) while " in oracle.restarts[0]  # the load answers first, at times
