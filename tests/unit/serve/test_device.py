@@ -164,3 +164,47 @@ def test_requests_stack_only_when_their_inputs_agree_and_split_back_in_order() -
     assert sizes is None and len(feeds) == 2 and feeds[0]["x"] is not a["x"]  # one by one, copied
     assert stack_feeds([a, b], batching=False, copy=False) == ([a, b], None)
     assert stack_feeds([a, {"x": b["x"]}], batching=True, copy=False)[1] is None  # different inputs given
+
+
+def test_a_padded_instance_stacks_into_two_buffers_in_turn_and_drops_the_padding_rows() -> None:
+    import numpy as np
+
+    code = pipeline_code()
+    stack_feeds, split_outputs, buffers = code["stack_feeds"], code["split_outputs"], code["BatchBuffers"](4)
+    a = {"x": np.full((1, 3), 1, np.float32), "w": np.array([b"a"], dtype=object)}
+    b = {"x": np.full((2, 3), 2, np.float32), "w": np.array([b"b", b"c"], dtype=object)}
+    (first,), sizes = stack_feeds([a, b], batching=True, copy=True, buffers=buffers)
+    assert sizes == [1, 2] and first["x"].shape == (4, 3) and list(first["w"][:3]) == [b"a", b"b", b"c"]
+    np.testing.assert_array_equal(first["x"][:3], [[1] * 3, [2] * 3, [2] * 3])
+    assert not first["x"][3].any()  # a padding row: zeros at first
+    (second,), sizes = stack_feeds([b], batching=True, copy=True, buffers=buffers)  # one request: buffered too
+    assert sizes == [2] and second["x"] is not first["x"]  # the other set: the first batch may still compute
+    np.testing.assert_array_equal(first["x"][:3], [[1] * 3, [2] * 3, [2] * 3])  # untouched
+    (third,), _ = stack_feeds([a], batching=True, copy=True, buffers=buffers)
+    assert third["x"] is first["x"] and (third["x"][0] == 1).all()  # the first set again, refilled
+    (only,) = split_outputs([("y", second["x"] * 10)], sizes)
+    assert only[0][1].shape == (2, 3) and (only[0][1] == 20).all()  # the padding rows are not answered
+    big = {"x": np.zeros((5, 3), np.float32), "w": np.array([b""] * 5, dtype=object)}
+    (merged,), sizes = stack_feeds([a, big], batching=True, copy=True, buffers=buffers)
+    assert sizes == [1, 5] and merged["x"].shape == (6, 3)  # more rows than the buffers: stacked as before
+    assert stack_feeds([a], batching=True, copy=True)[1] is None  # without buffers one request is not stacked
+
+
+def test_padded_gpu_instances_stack_into_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import numpy as np
+
+    monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
+    for config, kind, buffered in (
+        ({"max_batch_size": 8, "dynamic_batching": {}}, "KIND_GPU", True),
+        ({"max_batch_size": 8}, "KIND_GPU", False),
+        ({"max_batch_size": 8, "dynamic_batching": {}}, "KIND_CPU", False),
+    ):
+        args = {"model_config": json.dumps(config), "model_instance_kind": kind, "model_instance_device_id": "0"}
+        pipeline = pipeline_code()["Pipeline"](None, lambda job: job, "m", args, 8)
+        try:
+            (feed,), sizes = pipeline.stack([{"x": np.ones((1, 2), np.float32)}], batching=True)
+            assert (sizes == [1], len(feed["x"])) == ((True, 8) if buffered else (False, 1))
+        finally:
+            pipeline.close()
