@@ -18,7 +18,9 @@ from repo_builder.serve.stub import check_numpy
 
 
 def device_code() -> dict[str, Any]:
-    namespace: dict[str, Any] = {}
+    import numpy as np
+
+    namespace: dict[str, Any] = {"np": np, "Any": Any}  # as the model.py that includes it imports them
     exec(compile((templates_dir() / "_device.py.j2").read_text(), "_device.py", "exec"), namespace)
     return namespace
 
