@@ -18,22 +18,25 @@ from repo_builder.serve.stub import check_numpy
 
 
 def device_code() -> dict[str, Any]:
+    """templates/_device.py.j2 and _pipeline.py.j2 as the model.py files include them (with numpy and Any)."""
     import numpy as np
 
-    namespace: dict[str, Any] = {"np": np, "Any": Any}  # as the model.py that includes it imports them
-    exec(compile((templates_dir() / "_device.py.j2").read_text(), "_device.py", "exec"), namespace)
+    namespace: dict[str, Any] = {"np": np, "Any": Any}
+    for name in ("_device.py.j2", "_pipeline.py.j2"):
+        exec(compile((templates_dir() / name).read_text(), name, "exec"), namespace)
     return namespace
 
 
-def identity_onnx(path: Path) -> Path:
+def identity_onnx(path: Path, dims: list[Any] | None = None) -> Path:
+    """x -> y (Identity), float32 of `dims` ([1] by default)."""
     onnx = pytest.importorskip("onnx", reason="the convert extra (onnx) is not installed")
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"])],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims or [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims or [1])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.save(model, str(path))
@@ -89,14 +92,7 @@ def test_numpy_2_in_the_stubs_environment_is_refused() -> None:
     check_numpy("1.26.4")
 
 
-def pipeline_code() -> dict[str, Any]:
-    """templates/_pipeline.py.j2 as the model.py files include it (after _device.py.j2, with numpy and Any)."""
-    import numpy as np
-
-    namespace: dict[str, Any] = {"np": np, "Any": Any}
-    for name in ("_device.py.j2", "_pipeline.py.j2"):
-        exec(compile((templates_dir() / name).read_text(), name, "exec"), namespace)
-    return namespace
+pipeline_code = device_code
 
 
 def test_gpu_instances_batch_as_on_a_gpu_and_the_switch_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,3 +206,109 @@ def test_padded_gpu_instances_stack_into_buffers(monkeypatch: pytest.MonkeyPatch
             assert (sizes == [1], len(feed["x"])) == ((True, 8) if buffered else (False, 1))
         finally:
             pipeline.close()
+
+
+class OnnxRuntimeAsOnAGpuHost:
+    """A test double for onnxruntime on a GPU host, which CI lacks: the real CPU onnxruntime, but the CUDA
+    provider is claimed and OrtValues asked for on "cuda" live in host memory. It runs the code around a CUDA
+    graph (which inputs and outputs are bound where, the copies in and out, the shape checks, the fallback); the
+    capture and replay of a graph on a GPU are shown by scripts/gpu on the GPU host."""
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+
+        self._ort = ort
+        self.provider_options: list[dict] = []  # what each session was asked for
+        real = ort
+
+        class OrtValue:
+            @staticmethod
+            def ortvalue_from_shape_and_type(shape: Any, dtype: Any, device: str, device_id: int) -> Any:
+                assert device == "cuda" and device_id == 0
+                return real.OrtValue.ortvalue_from_shape_and_type(shape, dtype, "cpu", 0)
+
+        self.OrtValue = OrtValue
+
+    def get_available_providers(self) -> list[str]:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    def InferenceSession(self, path: str, providers: list) -> Any:  # onnxruntime's name
+        self.provider_options.append(dict(providers[0][1]))
+        session = self._ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return _ClaimsCuda(session)
+
+
+class _ClaimsCuda:
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    def get_providers(self) -> list[str]:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+GPU0 = {"model_instance_kind": "KIND_GPU", "model_instance_device_id": "0"}
+
+
+def test_a_padded_gpu_instance_runs_onnx_runtime_through_a_cuda_graph_of_fixed_shapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import numpy as np
+
+    pytest.importorskip("onnxruntime", reason="the convert extra (onnxruntime) is not installed")
+    fake = OnnxRuntimeAsOnAGpuHost()
+    monkeypatch.setitem(sys.modules, "onnxruntime", fake)
+    monkeypatch.delenv("REPO_BUILDER_CUDA_GRAPH", raising=False)
+    code = device_code()
+    model = str(identity_onnx(tmp_path / "m.onnx", ["batch", 3]))
+    session, where = code["onnx_session"](model, GPU0, graph_rows=4)
+    assert isinstance(session, code["CudaGraphSession"]) and where == (
+        "GPU 0 (CUDAExecutionProvider, a CUDA graph at batch 4)"
+    )
+    assert fake.provider_options == [{"device_id": 0, "cudnn_conv_algo_search": "HEURISTIC", "enable_cuda_graph": True}]
+    assert session.layout == {"x": ((4, 3), np.float32), "y": ((4, 3), np.float32)}
+    for k in (1, 2):  # each run copies its inputs into the bound ones and reads the bound outputs back
+        x = np.arange(12, dtype=np.float32).reshape(4, 3) * k
+        (y,) = session.run(["y"], {"x": x})
+        np.testing.assert_array_equal(y, x)
+    with pytest.raises(ValueError, match=r"input x has shape \[3, 3\]; the CUDA graph runs \[4, 3\]"):
+        session.run(["y"], {"x": np.zeros((3, 3), np.float32)})
+    # without padded batches (graph_rows 0), or with the switch off: ONNX Runtime as it is
+    for rows, switch in ((0, "1"), (4, "0")):
+        monkeypatch.setenv("REPO_BUILDER_CUDA_GRAPH", switch)
+        session, where = code["onnx_session"](model, GPU0, graph_rows=rows)
+        assert not isinstance(session, code["CudaGraphSession"]) and where == "GPU 0 (CUDAExecutionProvider)"
+        assert "enable_cuda_graph" not in fake.provider_options[-1]
+
+
+def test_a_model_whose_shapes_vary_past_the_batch_gets_no_graph_and_the_load_line_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    pytest.importorskip("onnxruntime", reason="the convert extra (onnxruntime) is not installed")
+    monkeypatch.setitem(sys.modules, "onnxruntime", OnnxRuntimeAsOnAGpuHost())
+    monkeypatch.delenv("REPO_BUILDER_CUDA_GRAPH", raising=False)
+    code = device_code()
+    model = str(identity_onnx(tmp_path / "m.onnx", ["batch", "length"]))
+    session, where = code["onnx_session"](model, GPU0, graph_rows=4)
+    assert not isinstance(session, code["CudaGraphSession"])
+    assert where == (
+        "GPU 0 (CUDAExecutionProvider, no CUDA graph: x is tensor(float) ['batch', 'length']: "
+        "a graph needs fixed dimensions)"
+    )
+
+
+def test_pad_rows_is_max_batch_size_only_for_dynamically_batched_gpu_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
+    pad_rows = device_code()["pad_rows"]
+    dynamic = json.dumps({"max_batch_size": 8, "dynamic_batching": {}})
+    assert pad_rows({**GPU0, "model_config": dynamic}, 8) == 8
+    assert pad_rows({**GPU0, "model_config": json.dumps({"max_batch_size": 8})}, 8) == 0
+    assert pad_rows({"model_instance_kind": "KIND_CPU", "model_config": dynamic}, 8) == 0
