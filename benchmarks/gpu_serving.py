@@ -95,7 +95,11 @@ def raw_engine(onnx: Path, batch: int, seconds: float, graph: bool = False) -> d
         ort.preload_dlls()
     cuda = {"device_id": 0, "cudnn_conv_algo_search": "HEURISTIC"}  # as the served model.py
     if graph:
-        session = device_code()["CudaGraphSession"](ort, str(onnx), {**cuda, "enable_cuda_graph": True}, batch)
+        from repo_builder.render.config import model_code
+
+        session = model_code("_device.py.j2")["CudaGraphSession"](
+            ort, str(onnx), {**cuda, "enable_cuda_graph": True}, batch
+        )
         inner = session.session
     else:
         session = inner = ort.InferenceSession(
@@ -120,17 +124,6 @@ def raw_engine(onnx: Path, batch: int, seconds: float, graph: bool = False) -> d
         "throughput": round(runs * batch / elapsed, 1),
         "providers": providers,
     }
-
-
-def device_code() -> dict[str, Any]:
-    """templates/_device.py.j2's functions and classes, as a served model.py has them."""
-    import numpy as np
-
-    from repo_builder.render.config import templates_dir
-
-    namespace: dict[str, Any] = {"np": np, "Any": Any}
-    exec(compile((templates_dir() / "_device.py.j2").read_text(), "_device.py", "exec"), namespace)
-    return namespace
 
 
 def serve_levels(

@@ -13,18 +13,13 @@ from typing import Any
 import pytest
 
 from repo_builder.errors import DeploymentError
-from repo_builder.render.config import render_template, templates_dir
+from repo_builder.render.config import model_code, render_template
 from repo_builder.serve.stub import check_numpy
 
 
 def device_code() -> dict[str, Any]:
-    """templates/_device.py.j2 and _pipeline.py.j2 as the model.py files include them (with numpy and Any)."""
-    import numpy as np
-
-    namespace: dict[str, Any] = {"np": np, "Any": Any}
-    for name in ("_device.py.j2", "_pipeline.py.j2"):
-        exec(compile((templates_dir() / name).read_text(), name, "exec"), namespace)
-    return namespace
+    """templates/_device.py.j2 and _pipeline.py.j2 as the model.py files include them."""
+    return model_code("_device.py.j2", "_pipeline.py.j2")
 
 
 def identity_onnx(path: Path, dims: list[Any] | None = None) -> Path:
