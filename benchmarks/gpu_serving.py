@@ -84,45 +84,32 @@ def add_instances_copy(repo: Path, source: str, name: str, count: int) -> None:
     manifest_path.write_text(json.dumps(manifest, indent=2))
 
 
-def raw_engine(onnx: Path, batch: int, seconds: float, graph: bool = False) -> dict[str, Any]:
-    """Plain ONNX Runtime with the CUDA provider in this process: images per second at `batch`, a numpy batch
-    in and out per run. With `graph`, the same through the served model.py's CUDA graph session
-    (templates/_device.py.j2: inputs copied to fixed places on the GPU, the model replayed as one graph)."""
+def raw_engine(onnx: Path, batch: int, seconds: float) -> dict[str, Any]:
+    """Plain ONNX Runtime with the CUDA provider in this process: images per second at `batch`."""
     import numpy as np
     import onnxruntime as ort
 
     if hasattr(ort, "preload_dlls"):
         ort.preload_dlls()
-    cuda = {"device_id": 0, "cudnn_conv_algo_search": "HEURISTIC"}  # as the served model.py
-    if graph:
-        from repo_builder.render.config import model_code
-
-        session = model_code("_device.py.j2")["CudaGraphSession"](
-            ort, str(onnx), {**cuda, "enable_cuda_graph": True}, batch
-        )
-        inner = session.session
-    else:
-        session = inner = ort.InferenceSession(
-            str(onnx), providers=[("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
-        )
-    providers = inner.get_providers()
-    if providers[0] != "CUDAExecutionProvider":
-        raise SystemExit(f"ONNX Runtime did not take the CUDA provider: {providers}")
-    feed = {inner.get_inputs()[0].name: np.random.default_rng(0).standard_normal((batch, 224, 224, 3), np.float32)}
+    cuda = {"cudnn_conv_algo_search": "HEURISTIC"}  # as the served model.py (templates/_device.py.j2)
+    session = ort.InferenceSession(str(onnx), providers=[("CUDAExecutionProvider", cuda), "CPUExecutionProvider"])
+    if session.get_providers()[0] != "CUDAExecutionProvider":
+        raise SystemExit(f"ONNX Runtime did not take the CUDA provider: {session.get_providers()}")
+    feed_name = session.get_inputs()[0].name
+    x = np.random.default_rng(0).standard_normal((batch, 224, 224, 3)).astype(np.float32)
     for _ in range(10):
-        session.run(None, feed)
+        session.run(None, {feed_name: x})
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        session.run(None, feed)
+        session.run(None, {feed_name: x})
         runs += 1
     elapsed = time.perf_counter() - start
     return {
         "batch": batch,
-        "cuda_graph": graph,
         "runs": runs,
         "ms_per_batch": round(1000 * elapsed / runs, 3),
         "throughput": round(runs * batch / elapsed, 1),
-        "providers": providers,
+        "providers": session.get_providers(),
     }
 
 
@@ -200,18 +187,9 @@ def run(out: Path, duration: float) -> dict[str, Any]:
         results["levels_in_execute"], _ = serve_levels(repo, [MODEL], out / "gpu_serving_in_execute.log", duration)
     finally:
         os.environ.pop("REPO_BUILDER_GPU_BATCHING")
-    # the same default config with ONNX Runtime replaying a CUDA graph (REPO_BUILDER_CUDA_GRAPH=1): insight
-    os.environ["REPO_BUILDER_CUDA_GRAPH"] = "1"
-    try:
-        results["levels_with_cuda_graph"], _ = serve_levels(repo, [MODEL], out / "gpu_serving_graph.log", duration)
-    finally:
-        os.environ.pop("REPO_BUILDER_CUDA_GRAPH")
     # where the default instance's time goes at the top level (insight): computing, or waiting for batches
     results["compute_account"] = compute_account(repo, MODEL, out / "gpu_serving_account.log", duration, LEVELS[-1])
     results["raw_onnxruntime_cuda"] = raw_engine(repo / MODEL / "1" / "model.onnx", max_batch, max(duration, 5.0))
-    results["raw_onnxruntime_cuda_graph"] = raw_engine(
-        repo / MODEL / "1" / "model.onnx", max_batch, max(duration, 5.0), graph=True
-    )
     default = {lv["concurrency"]: lv for lv in results["levels"][MODEL]}
     single = {lv["concurrency"]: lv for lv in results["levels"][SINGLE]}
     top = LEVELS[-1]
@@ -224,13 +202,6 @@ def run(out: Path, duration: float) -> dict[str, Any]:
     in_execute = {lv["concurrency"]: lv for lv in results["levels_in_execute"][MODEL]}
     results["ratios"][f"default / the same without GPU batching (thread, padding) at c={top} (insight)"] = round(
         default[top]["throughput"] / in_execute[top]["throughput"], 2
-    )
-    graphed = {lv["concurrency"]: lv for lv in results["levels_with_cuda_graph"][MODEL]}
-    results["ratios"][f"the same with a CUDA graph / default at c={top} (insight)"] = round(
-        graphed[top]["throughput"] / default[top]["throughput"], 2
-    )
-    results["ratios"][f"served (c={top}) / ONNX Runtime CUDA with a CUDA graph (batch {max_batch}) (insight)"] = round(
-        default[top]["throughput"] / results["raw_onnxruntime_cuda_graph"]["throughput"], 2
     )
     if TWO in results["levels"]:
         two = {lv["concurrency"]: lv for lv in results["levels"][TWO]}

@@ -22,16 +22,15 @@ def device_code() -> dict[str, Any]:
     return model_code("_device.py.j2", "_pipeline.py.j2")
 
 
-def identity_onnx(path: Path, dims: list[Any] | None = None) -> Path:
-    """x -> y (Identity), float32 of `dims` ([1] by default)."""
+def identity_onnx(path: Path) -> Path:
     onnx = pytest.importorskip("onnx", reason="the convert extra (onnx) is not installed")
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"])],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims or [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims or [1])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.save(model, str(path))
@@ -159,11 +158,12 @@ def test_requests_stack_only_when_their_inputs_agree_and_split_back_in_order() -
     assert stack_feeds([a, {"x": b["x"]}], batching=True, copy=False)[1] is None  # different inputs given
 
 
-def test_a_padded_instance_stacks_into_two_buffers_in_turn_and_drops_the_padding_rows() -> None:
+def test_a_padded_instance_stacks_into_buffer_sets_in_turn_and_drops_the_padding_rows() -> None:
     import numpy as np
 
     code = pipeline_code()
     stack_feeds, split_outputs, buffers = code["stack_feeds"], code["split_outputs"], code["BatchBuffers"](4)
+    assert code["SETS"] == code["QUEUED"] + 2 == 3  # one computing, one waiting, one being stacked
     a = {"x": np.full((1, 3), 1, np.float32), "w": np.array([b"a"], dtype=object)}
     b = {"x": np.full((2, 3), 2, np.float32), "w": np.array([b"b", b"c"], dtype=object)}
     (first,), sizes = stack_feeds([a, b], batching=True, copy=True, buffers=buffers)
@@ -171,16 +171,45 @@ def test_a_padded_instance_stacks_into_two_buffers_in_turn_and_drops_the_padding
     np.testing.assert_array_equal(first["x"][:3], [[1] * 3, [2] * 3, [2] * 3])
     assert not first["x"][3].any()  # a padding row: zeros at first
     (second,), sizes = stack_feeds([b], batching=True, copy=True, buffers=buffers)  # one request: buffered too
-    assert sizes == [2] and second["x"] is not first["x"]  # the other set: the first batch may still compute
-    np.testing.assert_array_equal(first["x"][:3], [[1] * 3, [2] * 3, [2] * 3])  # untouched
-    (third,), _ = stack_feeds([a], batching=True, copy=True, buffers=buffers)
-    assert third["x"] is first["x"] and (third["x"][0] == 1).all()  # the first set again, refilled
+    assert sizes == [2] and second["x"] is not first["x"]  # another set: the first batch may still compute
     (only,) = split_outputs([("y", second["x"] * 10)], sizes)
     assert only[0][1].shape == (2, 3) and (only[0][1] == 20).all()  # the padding rows are not answered
+    (third,), _ = stack_feeds([b], batching=True, copy=True, buffers=buffers)
+    assert third["x"] is not first["x"] and third["x"] is not second["x"]
+    np.testing.assert_array_equal(first["x"][:3], [[1] * 3, [2] * 3, [2] * 3])  # untouched
+    (fourth,), _ = stack_feeds([a], batching=True, copy=True, buffers=buffers)
+    assert fourth["x"] is first["x"] and (fourth["x"][0] == 1).all()  # the first set again, refilled
     big = {"x": np.zeros((5, 3), np.float32), "w": np.array([b""] * 5, dtype=object)}
     (merged,), sizes = stack_feeds([a, big], batching=True, copy=True, buffers=buffers)
     assert sizes == [1, 5] and merged["x"].shape == (6, 3)  # more rows than the buffers: stacked as before
     assert stack_feeds([a], batching=True, copy=True)[1] is None  # without buffers one request is not stacked
+
+
+def test_batch_buffers_are_page_aligned_and_pinned_when_numeric_and_say_why_not() -> None:
+    import numpy as np
+
+    pinned: list[Any] = []
+    buffers = pipeline_code()["BatchBuffers"](4, pin=pinned.append)  # a test double for cudaHostRegister
+    feed = buffers.fill({"x": [np.ones((2, 3), np.float32)], "w": [np.array([b"a"], dtype=object)]})
+    assert [id(a) for a in pinned] == [id(feed["x"])]  # strings live in Python objects: not pinned
+    assert feed["x"].ctypes.data % 4096 == 0 and feed["x"].shape == (4, 3) and feed["x"].dtype == np.float32
+    np.testing.assert_array_equal(feed["x"][:2], np.ones((2, 3)))
+    assert buffers.unpinned == ""
+
+    def refuse(array: Any) -> None:
+        raise OSError("cudaHostRegister failed with CUDA error 1")
+
+    buffers = pipeline_code()["BatchBuffers"](4, pin=refuse)
+    feed = buffers.fill({"x": [np.ones((1, 3), np.float32)]})
+    assert buffers.unpinned == "cudaHostRegister failed with CUDA error 1" and (feed["x"][0] == 1).all()
+
+
+def test_no_cuda_runtime_means_no_pinning_with_the_reason() -> None:
+    host_pinner = device_code()["host_pinner"]
+    assert host_pinner({"model_instance_kind": "KIND_CPU"}) == (None, "a CPU instance")
+    pin, why = host_pinner(GPU0)
+    if pin is None:  # CI: no CUDA runtime library, or no GPU for it
+        assert why.startswith(("no CUDA runtime library", "cudaSetDevice(0) failed"))
 
 
 def test_padded_gpu_instances_stack_into_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,99 +232,7 @@ def test_padded_gpu_instances_stack_into_buffers(monkeypatch: pytest.MonkeyPatch
             pipeline.close()
 
 
-class OnnxRuntimeAsOnAGpuHost:
-    """A test double for onnxruntime on a GPU host, which CI lacks: the real CPU onnxruntime, but the CUDA
-    provider is claimed and OrtValues asked for on "cuda" live in host memory. It runs the code around a CUDA
-    graph (which inputs and outputs are bound where, the copies in and out, the shape checks, the fallback); the
-    capture and replay of a graph on a GPU are shown by scripts/gpu on the GPU host."""
-
-    def __init__(self) -> None:
-        import onnxruntime as ort
-
-        self._ort = ort
-        self.provider_options: list[dict] = []  # what each session was asked for
-        real = ort
-
-        class OrtValue:
-            @staticmethod
-            def ortvalue_from_shape_and_type(shape: Any, dtype: Any, device: str, device_id: int) -> Any:
-                assert device == "cuda" and device_id == 0
-                return real.OrtValue.ortvalue_from_shape_and_type(shape, dtype, "cpu", 0)
-
-        self.OrtValue = OrtValue
-
-    def get_available_providers(self) -> list[str]:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-
-    def InferenceSession(self, path: str, providers: list) -> Any:  # onnxruntime's name
-        self.provider_options.append(dict(providers[0][1]))
-        session = self._ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        return _ClaimsCuda(session)
-
-
-class _ClaimsCuda:
-    def __init__(self, session: Any) -> None:
-        self._session = session
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)
-
-    def get_providers(self) -> list[str]:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-
-
 GPU0 = {"model_instance_kind": "KIND_GPU", "model_instance_device_id": "0"}
-
-
-def test_a_padded_gpu_instance_runs_onnx_runtime_through_a_cuda_graph_of_fixed_shapes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sys
-
-    import numpy as np
-
-    pytest.importorskip("onnxruntime", reason="the convert extra (onnxruntime) is not installed")
-    fake = OnnxRuntimeAsOnAGpuHost()
-    monkeypatch.setitem(sys.modules, "onnxruntime", fake)
-    monkeypatch.delenv("REPO_BUILDER_CUDA_GRAPH", raising=False)
-    code = device_code()
-    model = str(identity_onnx(tmp_path / "m.onnx", ["batch", 3]))
-    session, where = code["onnx_session"](model, GPU0, graph_rows=4)
-    assert isinstance(session, code["CudaGraphSession"]) and where == (
-        "GPU 0 (CUDAExecutionProvider, a CUDA graph at batch 4)"
-    )
-    assert fake.provider_options == [{"device_id": 0, "cudnn_conv_algo_search": "HEURISTIC", "enable_cuda_graph": True}]
-    assert session.layout == {"x": ((4, 3), np.float32), "y": ((4, 3), np.float32)}
-    for k in (1, 2):  # each run copies its inputs into the bound ones and reads the bound outputs back
-        x = np.arange(12, dtype=np.float32).reshape(4, 3) * k
-        (y,) = session.run(["y"], {"x": x})
-        np.testing.assert_array_equal(y, x)
-    with pytest.raises(ValueError, match=r"input x has shape \[3, 3\]; the CUDA graph runs \[4, 3\]"):
-        session.run(["y"], {"x": np.zeros((3, 3), np.float32)})
-    # without padded batches (graph_rows 0), or with the switch off: ONNX Runtime as it is
-    for rows, switch in ((0, "1"), (4, "0")):
-        monkeypatch.setenv("REPO_BUILDER_CUDA_GRAPH", switch)
-        session, where = code["onnx_session"](model, GPU0, graph_rows=rows)
-        assert not isinstance(session, code["CudaGraphSession"]) and where == "GPU 0 (CUDAExecutionProvider)"
-        assert "enable_cuda_graph" not in fake.provider_options[-1]
-
-
-def test_a_model_whose_shapes_vary_past_the_batch_gets_no_graph_and_the_load_line_says_why(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sys
-
-    pytest.importorskip("onnxruntime", reason="the convert extra (onnxruntime) is not installed")
-    monkeypatch.setitem(sys.modules, "onnxruntime", OnnxRuntimeAsOnAGpuHost())
-    monkeypatch.delenv("REPO_BUILDER_CUDA_GRAPH", raising=False)
-    code = device_code()
-    model = str(identity_onnx(tmp_path / "m.onnx", ["batch", "length"]))
-    session, where = code["onnx_session"](model, GPU0, graph_rows=4)
-    assert not isinstance(session, code["CudaGraphSession"])
-    assert where == (
-        "GPU 0 (CUDAExecutionProvider, no CUDA graph: x is tensor(float) ['batch', 'length']: "
-        "a graph needs fixed dimensions)"
-    )
 
 
 def test_pad_rows_is_max_batch_size_only_for_dynamically_batched_gpu_instances(monkeypatch: pytest.MonkeyPatch) -> None:
