@@ -185,33 +185,6 @@ def test_a_padded_instance_stacks_into_buffer_sets_in_turn_and_drops_the_padding
     assert stack_feeds([a], batching=True, copy=True)[1] is None  # without buffers one request is not stacked
 
 
-def test_batch_buffers_are_page_aligned_and_pinned_when_numeric_and_say_why_not() -> None:
-    import numpy as np
-
-    pinned: list[Any] = []
-    buffers = pipeline_code()["BatchBuffers"](4, pin=pinned.append)  # a test double for cudaHostRegister
-    feed = buffers.fill({"x": [np.ones((2, 3), np.float32)], "w": [np.array([b"a"], dtype=object)]})
-    assert [id(a) for a in pinned] == [id(feed["x"])]  # strings live in Python objects: not pinned
-    assert feed["x"].ctypes.data % 4096 == 0 and feed["x"].shape == (4, 3) and feed["x"].dtype == np.float32
-    np.testing.assert_array_equal(feed["x"][:2], np.ones((2, 3)))
-    assert buffers.unpinned == ""
-
-    def refuse(array: Any) -> None:
-        raise OSError("cudaHostRegister failed with CUDA error 1")
-
-    buffers = pipeline_code()["BatchBuffers"](4, pin=refuse)
-    feed = buffers.fill({"x": [np.ones((1, 3), np.float32)]})
-    assert buffers.unpinned == "cudaHostRegister failed with CUDA error 1" and (feed["x"][0] == 1).all()
-
-
-def test_no_cuda_runtime_means_no_pinning_with_the_reason() -> None:
-    host_pinner = device_code()["host_pinner"]
-    assert host_pinner({"model_instance_kind": "KIND_CPU"}) == (None, "a CPU instance")
-    pin, why = host_pinner(GPU0)
-    if pin is None:  # CI: no CUDA runtime library, or no GPU for it
-        assert why.startswith(("no CUDA runtime library", "cudaSetDevice(0) failed"))
-
-
 def test_padded_gpu_instances_stack_into_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
@@ -244,3 +217,13 @@ def test_pad_rows_is_max_batch_size_only_for_dynamically_batched_gpu_instances(m
     assert pad_rows({**GPU0, "model_config": dynamic}, 8) == 8
     assert pad_rows({**GPU0, "model_config": json.dumps({"max_batch_size": 8})}, 8) == 0
     assert pad_rows({"model_instance_kind": "KIND_CPU", "model_config": dynamic}, 8) == 0
+
+
+def test_the_gpu_benchmark_reads_the_account_a_gpu_instance_logs() -> None:
+    from benchmarks.gpu_serving import ACCOUNT
+
+    stats = {"batches": 2998, "computing": 7.5, "waiting": 3.8, "blocked": 2.0}
+    stats.update(running=7.2, stacking=2.2, between=7.4)
+    found = ACCOUNT.search(f"resnet50 (repo-builder preview): {pipeline_code()['stats_line'](stats)}")
+    assert found is not None
+    assert {k: float(v) for k, v in found.groupdict().items()} == {k: float(v) for k, v in stats.items()}
