@@ -139,6 +139,8 @@ def serve_levels(
 ACCOUNT = re.compile(
     r"compute thread: (?P<batches>\d+) batches, (?P<computing>[\d.]+) s computing, (?P<waiting>[\d.]+) s waiting"
     r" for a batch; execute\(\) waited (?P<blocked>[\d.]+) s for the thread"
+    r"(; the runtime ran (?P<running>[\d.]+) s, execute\(\) stacked (?P<stacking>[\d.]+) s, "
+    r"(?P<between>[\d.]+) s passed between execute\(\) calls)?"
 )
 
 
@@ -155,7 +157,7 @@ def compute_account(repo: Path, model: str, log: Path, duration: float, concurre
     found = ACCOUNT.search(log.read_text(errors="replace"))
     if found is None:
         return {"level": level, "account": None, "note": "no compute thread account in the log"}
-    account: dict[str, Any] = {k: float(v) for k, v in found.groupdict().items()}
+    account: dict[str, Any] = {k: float(v) for k, v in found.groupdict().items() if v is not None}
     busy = account["computing"] + account["waiting"]
     account["computing_share"] = round(account["computing"] / busy, 3) if busy else None
     return {"level": level, "account": account}

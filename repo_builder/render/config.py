@@ -55,6 +55,18 @@ def module_template(name: str) -> str | None:
     return "{% raw %}" + text.split(marker, 1)[1] + "{% endraw %}"
 
 
+def model_code(*names: str) -> dict[str, Any]:
+    """The Python templates `names` that the generated model.py files include (e.g. "_device.py.j2"), run into one
+    namespace with numpy and Any as those files import them: their functions, for the tests and the GPU
+    benchmark to call."""
+    import numpy as np
+
+    namespace: dict[str, Any] = {"np": np, "Any": Any}
+    for name in names:
+        exec(compile(template_path(name).read_text(encoding="utf-8"), name, "exec"), namespace)
+    return namespace
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(

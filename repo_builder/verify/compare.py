@@ -109,7 +109,7 @@ def feeds(
     sizes = batch_sizes(model)
     if samples is not None:
         return batches_of(samples, sizes)
-    variable = any(d is None for t in inputs for d in t.shape[1 if model.max_batch_size > 0 else 0 :])
+    variable = any(d is None for t in inputs for d in (t.shape or ())[1 if model.max_batch_size > 0 else 0 :])
     runs = [(b, VARIABLE_SIZES[i % 2]) for i, b in enumerate(sizes)]
     if variable and len(runs) == 1:
         runs.append((sizes[0], VARIABLE_SIZES[1]))

@@ -56,12 +56,15 @@ def load_samples(model: ModelSpec, base_dir: Path, inputs: list[Tensor]) -> Feed
     config_dims = {t.name: t.dims for t in model.inputs or [] if t.reshape is not None}
     for t in inputs:
         value = np.asarray(raw[t.name])
-        if t.name in config_dims:  # given as a client sends it (the config's dims): as the model takes it
+        if t.shape is None:  # a tensor of unknown rank: the model takes any shape
+            pass
+        elif t.name in config_dims:  # given as a client sends it (the config's dims): as the model takes it
             lead = value.shape[:1] if model.max_batch_size > 0 else ()
             if list(value.shape[len(lead) :]) == config_dims[t.name]:
                 value = value.reshape(lead + tuple(-1 if d is None else d for d in t.shape[len(lead) :]))
-        if len(value.shape) != len(t.shape) or any(
-            want is not None and got != want for got, want in zip(value.shape, t.shape, strict=False)
+        if t.shape is not None and (
+            len(value.shape) != len(t.shape)
+            or any(want is not None and got != want for got, want in zip(value.shape, t.shape, strict=False))
         ):
             batch = model.max_batch_size > 0
             shown = ", ".join(

@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 
 from repo_builder.errors import DeploymentError
-from repo_builder.render.config import render_template, templates_dir
+from repo_builder.render.config import model_code, render_template
 from repo_builder.serve.stub import check_numpy
 
 
 def device_code() -> dict[str, Any]:
-    namespace: dict[str, Any] = {}
-    exec(compile((templates_dir() / "_device.py.j2").read_text(), "_device.py", "exec"), namespace)
-    return namespace
+    """templates/_device.py.j2 and _pipeline.py.j2 as the model.py files include them."""
+    return model_code("_device.py.j2", "_pipeline.py.j2")
 
 
 def identity_onnx(path: Path) -> Path:
@@ -87,14 +86,7 @@ def test_numpy_2_in_the_stubs_environment_is_refused() -> None:
     check_numpy("1.26.4")
 
 
-def pipeline_code() -> dict[str, Any]:
-    """templates/_pipeline.py.j2 as the model.py files include it (after _device.py.j2, with numpy and Any)."""
-    import numpy as np
-
-    namespace: dict[str, Any] = {"np": np, "Any": Any}
-    for name in ("_device.py.j2", "_pipeline.py.j2"):
-        exec(compile((templates_dir() / name).read_text(), name, "exec"), namespace)
-    return namespace
+pipeline_code = device_code
 
 
 def test_gpu_instances_batch_as_on_a_gpu_and_the_switch_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,3 +156,74 @@ def test_requests_stack_only_when_their_inputs_agree_and_split_back_in_order() -
     assert sizes is None and len(feeds) == 2 and feeds[0]["x"] is not a["x"]  # one by one, copied
     assert stack_feeds([a, b], batching=False, copy=False) == ([a, b], None)
     assert stack_feeds([a, {"x": b["x"]}], batching=True, copy=False)[1] is None  # different inputs given
+
+
+def test_a_padded_instance_stacks_into_buffer_sets_in_turn_and_drops_the_padding_rows() -> None:
+    import numpy as np
+
+    code = pipeline_code()
+    stack_feeds, split_outputs, buffers = code["stack_feeds"], code["split_outputs"], code["BatchBuffers"](4)
+    assert code["SETS"] == code["QUEUED"] + 2 == 3  # one computing, one waiting, one being stacked
+    a = {"x": np.full((1, 3), 1, np.float32), "w": np.array([b"a"], dtype=object)}
+    b = {"x": np.full((2, 3), 2, np.float32), "w": np.array([b"b", b"c"], dtype=object)}
+    (first,), sizes = stack_feeds([a, b], batching=True, copy=True, buffers=buffers)
+    assert sizes == [1, 2] and first["x"].shape == (4, 3) and list(first["w"][:3]) == [b"a", b"b", b"c"]
+    np.testing.assert_array_equal(first["x"][:3], [[1] * 3, [2] * 3, [2] * 3])
+    assert not first["x"][3].any()  # a padding row: zeros at first
+    (second,), sizes = stack_feeds([b], batching=True, copy=True, buffers=buffers)  # one request: buffered too
+    assert sizes == [2] and second["x"] is not first["x"]  # another set: the first batch may still compute
+    (only,) = split_outputs([("y", second["x"] * 10)], sizes)
+    assert only[0][1].shape == (2, 3) and (only[0][1] == 20).all()  # the padding rows are not answered
+    (third,), _ = stack_feeds([b], batching=True, copy=True, buffers=buffers)
+    assert third["x"] is not first["x"] and third["x"] is not second["x"]
+    np.testing.assert_array_equal(first["x"][:3], [[1] * 3, [2] * 3, [2] * 3])  # untouched
+    (fourth,), _ = stack_feeds([a], batching=True, copy=True, buffers=buffers)
+    assert fourth["x"] is first["x"] and (fourth["x"][0] == 1).all()  # the first set again, refilled
+    big = {"x": np.zeros((5, 3), np.float32), "w": np.array([b""] * 5, dtype=object)}
+    (merged,), sizes = stack_feeds([a, big], batching=True, copy=True, buffers=buffers)
+    assert sizes == [1, 5] and merged["x"].shape == (6, 3)  # more rows than the buffers: stacked as before
+    assert stack_feeds([a], batching=True, copy=True)[1] is None  # without buffers one request is not stacked
+
+
+def test_padded_gpu_instances_stack_into_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import numpy as np
+
+    monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
+    for config, kind, buffered in (
+        ({"max_batch_size": 8, "dynamic_batching": {}}, "KIND_GPU", True),
+        ({"max_batch_size": 8}, "KIND_GPU", False),
+        ({"max_batch_size": 8, "dynamic_batching": {}}, "KIND_CPU", False),
+    ):
+        args = {"model_config": json.dumps(config), "model_instance_kind": kind, "model_instance_device_id": "0"}
+        pipeline = pipeline_code()["Pipeline"](None, lambda job: job, "m", args, 8)
+        try:
+            (feed,), sizes = pipeline.stack([{"x": np.ones((1, 2), np.float32)}], batching=True)
+            assert (sizes == [1], len(feed["x"])) == ((True, 8) if buffered else (False, 1))
+        finally:
+            pipeline.close()
+
+
+GPU0 = {"model_instance_kind": "KIND_GPU", "model_instance_device_id": "0"}
+
+
+def test_pad_rows_is_max_batch_size_only_for_dynamically_batched_gpu_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
+    pad_rows = device_code()["pad_rows"]
+    dynamic = json.dumps({"max_batch_size": 8, "dynamic_batching": {}})
+    assert pad_rows({**GPU0, "model_config": dynamic}, 8) == 8
+    assert pad_rows({**GPU0, "model_config": json.dumps({"max_batch_size": 8})}, 8) == 0
+    assert pad_rows({"model_instance_kind": "KIND_CPU", "model_config": dynamic}, 8) == 0
+
+
+def test_the_gpu_benchmark_reads_the_account_a_gpu_instance_logs() -> None:
+    from benchmarks.gpu_serving import ACCOUNT
+
+    stats = {"batches": 2998, "computing": 7.5, "waiting": 3.8, "blocked": 2.0}
+    stats.update(running=7.2, stacking=2.2, between=7.4)
+    found = ACCOUNT.search(f"resnet50 (repo-builder preview): {pipeline_code()['stats_line'](stats)}")
+    assert found is not None
+    assert {k: float(v) for k, v in found.groupdict().items()} == {k: float(v) for k, v in stats.items()}
