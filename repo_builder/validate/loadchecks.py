@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from repo_builder.validate.expected import ExpectedModel
 from repo_builder.validate.golden import datatypes, sample
-from repo_builder.validate.load import Target, check_sample, grpc_request, http_request, run_load
+from repo_builder.validate.load import run_load
+from repo_builder.validate.payloads import Target, check_sample, grpc_request, http_request
 from repo_builder.validate.report import Skip, error_text
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from repo_builder.cli.validate import validate_command
 from repo_builder.errors import DeploymentError
 from repo_builder.serve import EmbeddedServer, free_ports
 from repo_builder.validate import Report, validate
-from repo_builder.validate.load import Target, grpc_request, http_request, run_load
+from repo_builder.validate.load import run_load
+from repo_builder.validate.payloads import Target, grpc_request, http_request
 from tests.integration.sample_repository import copy_for_validation
 
 pytestmark = pytest.mark.server
