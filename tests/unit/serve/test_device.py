@@ -227,3 +227,76 @@ def test_the_gpu_benchmark_reads_the_account_a_gpu_instance_logs() -> None:
     found = ACCOUNT.search(f"resnet50 (repo-builder preview): {pipeline_code()['stats_line'](stats)}")
     assert found is not None
     assert {k: float(v) for k, v in found.groupdict().items()} == {k: float(v) for k, v in stats.items()}
+
+
+class _FakeBackend:
+    """A test double for triton_python_backend_utils (only the stub has it): responses as tuples, senders
+    that record what they were sent."""
+
+    TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
+
+    class Logger:
+        @staticmethod
+        def log_info(message: str) -> None:
+            pass
+
+        log_error = log_warn = log_info
+
+    @staticmethod
+    def Tensor(name: str, value: Any) -> tuple:
+        return (name, value.tolist())
+
+    @staticmethod
+    def InferenceResponse(output_tensors: list, error: Any = None) -> tuple:
+        return ("response", output_tensors, error)
+
+
+class _Request:
+    def __init__(self, sent: list) -> None:
+        self.sent = sent
+
+    def get_response_sender(self) -> Any:
+        sent = self.sent
+
+        class Sender:
+            def send(self, response: Any, flags: int) -> None:
+                sent.append(response)
+
+        return Sender()
+
+
+def test_execute_returns_once_its_batch_is_queued_and_waits_only_while_one_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+    import threading
+
+    import numpy as np
+
+    monkeypatch.setenv("REPO_BUILDER_GPU_BATCHING", "1")  # the compute thread, as on a GPU
+    release = threading.Event()
+    started = threading.Event()
+
+    def compute(job: int) -> list:
+        started.set()
+        release.wait(10)
+        return [[("y", np.array([job]))]]
+
+    args = {"model_config": json.dumps({"max_batch_size": 8}), "model_instance_kind": "KIND_CPU"}
+    pipeline = pipeline_code()["Pipeline"](_FakeBackend, compute, "m", args, 0)
+    sent: list = []
+    try:
+        assert pipeline.submit([_Request(sent)], 1) is None
+        assert started.wait(5)  # batch 1 computes (and blocks) on the thread
+        assert pipeline.submit([_Request(sent)], 2) is None  # queued while 1 computes: execute() returns
+        third = threading.Thread(target=pipeline.submit, args=([_Request(sent)], 3))
+        third.start()
+        third.join(0.5)
+        assert third.is_alive()  # one batch waits already: execute() waits for the thread to take it
+        release.set()
+        third.join(5)
+        assert not third.is_alive()
+    finally:
+        release.set()
+        pipeline.close()
+    assert sorted(r[1][0][1][0] for r in sent) == [1, 2, 3]  # every batch answered through its sender
