@@ -86,11 +86,8 @@ def test_numpy_2_in_the_stubs_environment_is_refused() -> None:
     check_numpy("1.26.4")
 
 
-pipeline_code = device_code
-
-
 def test_gpu_instances_batch_as_on_a_gpu_and_the_switch_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    gpu_batching = pipeline_code()["gpu_batching"]
+    gpu_batching = device_code()["gpu_batching"]
     gpu, cpu = {"model_instance_kind": "KIND_GPU", "model_instance_device_id": "0"}, {"model_instance_kind": "CPU"}
     monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
     assert gpu_batching(gpu) and not gpu_batching(cpu)
@@ -103,7 +100,7 @@ def test_gpu_instances_batch_as_on_a_gpu_and_the_switch_overrides(monkeypatch: p
 def test_padding_repeats_the_last_row_and_reports_the_rows_of_the_batch() -> None:
     import numpy as np
 
-    padded = pipeline_code()["padded"]
+    padded = device_code()["padded"]
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
     words = np.array([b"a", b"bc", b"def"], dtype=object)
     feed, rows = padded({"x": x, "w": words}, 8)
@@ -131,7 +128,7 @@ def test_only_dynamically_batched_gpu_instances_pad(
 
     monkeypatch.delenv("REPO_BUILDER_GPU_BATCHING", raising=False)
     args = {"model_config": json.dumps(config), "model_instance_kind": kind, "model_instance_device_id": "0"}
-    pipeline = pipeline_code()["Pipeline"](None, lambda job: job, "m", args, 8)
+    pipeline = device_code()["Pipeline"](None, lambda job: job, "m", args, 8)
     try:
         assert pipeline.pad_to == pad_to
         assert ("batches padded to 8" in pipeline.note) == bool(pad_to)
@@ -143,7 +140,7 @@ def test_only_dynamically_batched_gpu_instances_pad(
 def test_requests_stack_only_when_their_inputs_agree_and_split_back_in_order() -> None:
     import numpy as np
 
-    code = pipeline_code()
+    code = device_code()
     stack_feeds, split_outputs = code["stack_feeds"], code["split_outputs"]
     a = {"x": np.zeros((1, 3), np.float32), "w": np.array([b"a"], dtype=object)}
     b = {"x": np.ones((2, 3), np.float32), "w": np.array([b"b", b"c"], dtype=object)}
@@ -161,7 +158,7 @@ def test_requests_stack_only_when_their_inputs_agree_and_split_back_in_order() -
 def test_a_padded_instance_stacks_into_buffer_sets_in_turn_and_drops_the_padding_rows() -> None:
     import numpy as np
 
-    code = pipeline_code()
+    code = device_code()
     stack_feeds, split_outputs, buffers = code["stack_feeds"], code["split_outputs"], code["BatchBuffers"](4)
     assert code["SETS"] == code["QUEUED"] + 2 == 3  # one computing, one waiting, one being stacked
     a = {"x": np.full((1, 3), 1, np.float32), "w": np.array([b"a"], dtype=object)}
@@ -197,7 +194,7 @@ def test_padded_gpu_instances_stack_into_buffers(monkeypatch: pytest.MonkeyPatch
         ({"max_batch_size": 8, "dynamic_batching": {}}, "KIND_CPU", False),
     ):
         args = {"model_config": json.dumps(config), "model_instance_kind": kind, "model_instance_device_id": "0"}
-        pipeline = pipeline_code()["Pipeline"](None, lambda job: job, "m", args, 8)
+        pipeline = device_code()["Pipeline"](None, lambda job: job, "m", args, 8)
         try:
             (feed,), sizes = pipeline.stack([{"x": np.ones((1, 2), np.float32)}], batching=True)
             assert (sizes == [1], len(feed["x"])) == ((True, 8) if buffered else (False, 1))
@@ -224,7 +221,7 @@ def test_the_gpu_benchmark_reads_the_account_a_gpu_instance_logs() -> None:
 
     stats = {"batches": 2998, "computing": 7.5, "waiting": 3.8, "blocked": 2.0}
     stats.update(running=7.2, stacking=2.2, between=7.4)
-    found = ACCOUNT.search(f"resnet50 (repo-builder preview): {pipeline_code()['stats_line'](stats)}")
+    found = ACCOUNT.search(f"resnet50 (repo-builder preview): {device_code()['stats_line'](stats)}")
     assert found is not None
     assert {k: float(v) for k, v in found.groupdict().items()} == {k: float(v) for k, v in stats.items()}
 
@@ -283,7 +280,7 @@ def test_execute_returns_once_its_batch_is_queued_and_waits_only_while_one_waits
         return [[("y", np.array([job]))]]
 
     args = {"model_config": json.dumps({"max_batch_size": 8}), "model_instance_kind": "KIND_CPU"}
-    pipeline = pipeline_code()["Pipeline"](_FakeBackend, compute, "m", args, 0)
+    pipeline = device_code()["Pipeline"](_FakeBackend, compute, "m", args, 0)
     sent: list = []
     try:
         assert pipeline.submit([_Request(sent)], 1) is None
