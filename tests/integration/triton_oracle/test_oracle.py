@@ -130,10 +130,13 @@ def test_a_server_that_stops_answering_refuses_the_repository_and_is_restarted(t
         assert first is not None and first.poll() is None  # the restarted server
         assert _judge(oracle, tmp_path / "valid", ONNX).accepted  # and it judges the next repository
 
-        first.kill()  # a crash between two repositories does not decide the next one's verdicts
+        # tritonserver 2.51's own crash while unloading (now and then) restarts it too: count from here
+        restarts, server = len(oracle.restarts), oracle.process
+        assert server is not None
+        server.kill()  # a crash between two repositories does not decide the next one's verdicts
         assert _judge(oracle, tmp_path / "after_crash", ONNX).accepted
-        assert len(oracle.restarts) == 2
-        assert "tritonserver exited while unloading every model" in oracle.restarts[-1]
+        assert len(oracle.restarts) == restarts + 1
+        assert "after_crash/repo: tritonserver exited while unloading every model" in oracle.restarts[-1]
 
 
 #: crashes the server (its stubs are its children) the first time it is loaded
